@@ -1,0 +1,1 @@
+"""CLI commands (placeholder, filled in by its owner)."""

@@ -1,0 +1,102 @@
+"""Domain vocabulary shared by every layer: statuses, strategies and the error tree.
+
+Only the CLI turns a TurkopsError into a message and an exit code; everything else raises.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TurkopsError(Exception):
+    """Base of every error a user can cause or must act on; the CLI prints it as one line."""
+
+    exit_code: int = 1
+
+
+class InputError(TurkopsError):
+    """Bad user input: a file, a row, a column or an option that cannot be used."""
+
+    exit_code = 2
+
+
+class NotFoundError(InputError):
+    """A named study, pair or file does not exist."""
+
+
+class ConfigError(TurkopsError):
+    """Settings that cannot work together (e.g. production without the opt-in)."""
+
+    exit_code = 2
+
+
+class BudgetError(TurkopsError):
+    """A launch would exceed --max-cost or the account balance."""
+
+    exit_code = 3
+
+
+class DataIntegrityError(TurkopsError):
+    """A stored array file no longer matches the sha256/shape recorded in the database."""
+
+    exit_code = 4
+
+
+class ProviderError(TurkopsError):
+    """The crowd provider (MTurk, local marketplace, ...) failed after retries."""
+
+    exit_code = 5
+
+
+class ModelError(TurkopsError):
+    """The concept model cannot be loaded or run (unknown name, missing checkpoint, offline)."""
+
+    exit_code = 2
+
+
+class StudyStatus(StrEnum):
+    CREATED = "created"
+    SAMPLED = "sampled"
+    LAUNCHED = "launched"
+    COMPLETE = "complete"
+
+
+class SamplingStrategy(StrEnum):
+    UNIFORM = "uniform"
+    MG_IS = "mg-is"
+    AG_IS = "ag-is"
+
+
+class HitStatus(StrEnum):
+    """MTurk's HITStatus values (API reference, HIT data structure)."""
+
+    ASSIGNABLE = "Assignable"
+    UNASSIGNABLE = "Unassignable"
+    REVIEWABLE = "Reviewable"
+    REVIEWING = "Reviewing"
+    DISPOSED = "Disposed"
+
+    @classmethod
+    def open(cls) -> frozenset[HitStatus]:
+        return frozenset({cls.ASSIGNABLE, cls.UNASSIGNABLE})
+
+
+class AssignmentStatus(StrEnum):
+    """MTurk's AssignmentStatus values; 'Submitted' is the only one awaiting our decision."""
+
+    SUBMITTED = "Submitted"
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+
+    @classmethod
+    def final(cls) -> frozenset[AssignmentStatus]:
+        return frozenset({cls.APPROVED, cls.REJECTED})
+
+
+class Aggregation(StrEnum):
+    MEAN = "mean"
+    MAJORITY = "majority"
+    BRAGG_UNIFORM = "bragg-uniform"
+    BRAGG_MODEL = "bragg-model"
+    BRAGG_BETA = "bragg-beta"
+    DAWID_SKENE = "dawid-skene"
