@@ -1,1 +1,104 @@
-"""CLI commands (placeholder, filled in by its owner)."""
+"""`turkops study ...` and `turkops db ...`: creating and inspecting studies, migrating the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from turkops.cli.app import app
+from turkops.cli.common import console, runtime
+from turkops.config import load_settings
+from turkops.db.engine import make_engine, upgrade_database
+from turkops.services.studies import StudySummary, create_study, list_studies, show_study
+
+study_app = typer.Typer(help="Create and inspect studies (inputs, activations, explanations).")
+db_app = typer.Typer(help="Manage the study database (TURKOPS_DATABASE_URL).")
+app.add_typer(study_app, name="study")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending Alembic migrations (every command also does this on first use)."""
+    engine = make_engine(load_settings().database_url)
+    try:
+        applied = upgrade_database(engine)
+    finally:
+        engine.dispose()
+    console.print("database upgraded to head" if applied else "database already at head")
+
+
+@study_app.command("create")
+def study_create(
+    name: str = typer.Argument(..., help="Study name: letters, digits, '_', '.', '-'."),
+    inputs: Path = typer.Option(
+        ..., "--inputs", help="inputs.csv with columns input_id,image (path relative to the CSV "
+        "or http(s) URL); row i is row i of the activations."
+    ),
+    activations: Path = typer.Option(
+        ..., "--activations", help=".npy float array (n_inputs, n_neurons)."
+    ),
+    explanations: Path = typer.Option(
+        ..., "--explanations", help="explanations.csv with columns neuron,method,concept."
+    ),
+    concept_scores: Path | None = typer.Option(
+        None,
+        "--concept-scores",
+        help=".npz with arrays concepts (n_concepts,) and probs (n_inputs, n_concepts) in "
+        "[0,1]; needed for MG-IS and the BRAgg model prior (or run `turkops concepts score`).",
+    ),
+) -> None:
+    """Create a study from the probing set, activations and explanations; files are checked first."""
+    with runtime() as rt:
+        summary = create_study(rt, name, inputs, activations, explanations, concept_scores)
+    console.print(f"created study [bold]{name}[/bold]")
+    _print_summary(summary)
+
+
+@study_app.command("list")
+def study_list() -> None:
+    """List studies with their status and progress."""
+    with runtime() as rt:
+        studies = list_studies(rt)
+    if not studies:
+        console.print("no studies yet: create one with `turkops study create`")
+        return
+    table = Table("name", "status", "inputs", "neurons", "pairs", "methods", "samples", "ratings",
+                  "paid USD")
+    for s in studies:
+        table.add_row(s.name, s.status, str(s.n_inputs), str(s.n_neurons), str(s.n_pairs),
+                      str(s.n_methods), str(s.n_samples), str(s.n_ratings), f"{s.paid:.2f}")
+    console.print(table)
+
+
+@study_app.command("show")
+def study_show(name: str = typer.Argument(..., help="Study name.")) -> None:
+    """Show a study's counts, sampling, HITs, ratings and money spent so far."""
+    with runtime() as rt:
+        summary = show_study(rt, name)
+    _print_summary(summary)
+
+
+def _print_summary(s: StudySummary) -> None:
+    table = Table(show_header=False)
+    rows = [
+        ("study", s.name),
+        ("status", s.status),
+        ("created", s.created_at),
+        ("inputs", str(s.n_inputs)),
+        ("neurons", str(s.n_neurons)),
+        ("explanations", f"{s.n_explanations} from {s.n_methods} method(s)"),
+        ("pairs (neuron, concept)", str(s.n_pairs)),
+        ("concept scores", "yes" if s.has_concept_scores else "no"),
+        ("sampling", s.sampling or "not sampled yet"),
+        ("samples", str(s.n_samples)),
+        ("HITs", ", ".join(f"{k} {v}" for k, v in sorted(s.hits.items())) or "none"),
+        ("assignments", ", ".join(f"{k} {v}" for k, v in sorted(s.assignments.items())) or "none"),
+        ("ratings", str(s.n_ratings)),
+        ("paid so far", f"${s.paid:.2f}"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)

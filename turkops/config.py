@@ -1,0 +1,92 @@
+"""Typed settings (TURKOPS_ prefix, environment and `.env`), read only when asked for.
+
+AWS credentials are deliberately absent: boto3's own chain (environment, profile, instance role)
+supplies them, so turkops never stores or logs a secret.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from turkops.domain import ConfigError
+
+SANDBOX_URL = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
+PRODUCTION_URL = "https://mturk-requester.us-east-1.amazonaws.com"
+LOCAL_URL = "http://127.0.0.1:8765"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TURKOPS_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        "sqlite:///turkops.sqlite",
+        description="SQLAlchemy URL; e.g. postgresql+psycopg://user@host:5432/db",
+    )
+    data_dir: Path = Field(
+        Path("turkops_data"), description="Where study arrays and caches are stored."
+    )
+    endpoint: str = Field(
+        "local", description="local | sandbox | production | an explicit http(s) URL"
+    )
+    allow_production: bool = Field(
+        False, description="Must be true to spend real money on the production endpoint."
+    )
+    local_url: str = Field(LOCAL_URL, description="Where `endpoint=local` finds the marketplace.")
+    aws_region: str = "us-east-1"
+    reward: Decimal = Field(Decimal("0.05"), description="USD per assignment (one task).")
+    images_per_hit: int = Field(15, ge=1, le=100)
+    raters: int = Field(3, ge=1, le=100, description="Assignments per HIT (raters per image).")
+    hit_title: str = "Select the images that contain a concept"
+    hit_description: str = (
+        "Look at 15 images and tick every image that contains the named concept (about 15 s)."
+    )
+    hit_keywords: str = "image, labeling, classification, research"
+    assignment_duration_seconds: int = Field(600, ge=30)
+    hit_lifetime_seconds: int = Field(7 * 24 * 3600, ge=60)
+    auto_approval_delay_seconds: int = Field(3 * 24 * 3600, ge=0)
+    qualification_locale: str = Field("US", description="Worker country; empty disables.")
+    qualification_min_approved_hits: int = Field(10000, ge=0, description="0 disables.")
+    qualification_min_approval_rate: int = Field(98, ge=0, le=100, description="0 disables.")
+    frame_height: int = Field(0, ge=0, description="HTMLQuestion FrameHeight; 0 = auto.")
+    poll_interval_seconds: int = Field(300, ge=5)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _known_endpoint(cls, value: str) -> str:
+        v = value.strip()
+        if v in {"local", "sandbox", "production"} or v.startswith(("http://", "https://")):
+            return v
+        raise ValueError("must be local, sandbox, production or an http(s) URL")
+
+    def endpoint_url(self) -> str:
+        """The requester API URL; production only with the explicit opt-in."""
+        if self.endpoint == "local":
+            return self.local_url
+        if self.endpoint == "sandbox":
+            return SANDBOX_URL
+        if self.endpoint == "production" or self.endpoint.rstrip("/") == PRODUCTION_URL:
+            if not self.allow_production:
+                raise ConfigError(
+                    "the production endpoint spends real money: set TURKOPS_ALLOW_PRODUCTION=true"
+                )
+            return PRODUCTION_URL
+        return self.endpoint
+
+    def is_local(self) -> bool:
+        return self.endpoint == "local"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings now (never at import time); bad values become one ConfigError line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"TURKOPS_{where.upper()}: {first['msg']}") from None

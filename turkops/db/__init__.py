@@ -1,0 +1,1 @@
+"""The study store: SQLAlchemy models, engine/migrations, repository functions."""
