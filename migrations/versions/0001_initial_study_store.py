@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 09:05:07.330616
+Create Date: 2026-11-23 09:10:04.757142
 """
 
 from __future__ import annotations
@@ -111,6 +111,8 @@ def upgrade() -> None:
         sa.Column("input_id", sa.String(length=255), nullable=False),
         sa.Column("image", sa.Text(), nullable=False),
         sa.Column("image_path", sa.Text(), nullable=True),
+        sa.Column("image_sha256", sa.String(length=64), nullable=True),
+        sa.Column("url", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["study_id"],
             ["studies.id"],
@@ -172,6 +174,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("max_assignments", sa.Integer(), nullable=False),
         sa.Column("reward", sa.Numeric(precision=12, scale=4), nullable=False),
+        sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(

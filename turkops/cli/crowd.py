@@ -1,1 +1,181 @@
-"""CLI commands (placeholder, filled in by its owner)."""
+"""Sampling and the crowd lifecycle: sample, launch, poll, monitor, status, expire."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+import typer
+from rich.table import Table
+
+from turkops.cli.app import app
+from turkops.cli.common import console, progress_bar, runtime
+from turkops.domain import InputError, SamplingStrategy
+from turkops.services.launch import LaunchOptions, launch_study
+from turkops.services.poll import PollResult, ReviewPolicy, poll_study
+from turkops.services.sampling import sample_study
+from turkops.services.status import expire_study, study_status
+
+EXIT_COMPLETE, EXIT_RUNNING = 0, 10
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
+
+
+def parse_money(text: str, option: str) -> Decimal:
+    try:
+        value = Decimal(text.strip().lstrip("$"))
+    except InvalidOperation:
+        raise InputError(f"{option}: {text!r} is not an amount in USD") from None
+    if value < 0 or not value.is_finite():
+        raise InputError(f"{option}: must be a non-negative amount")
+    return value
+
+
+def parse_duration(text: str) -> float:
+    m = _DURATION.match(text.strip().lower())
+    if not m:
+        raise InputError(f"--every: {text!r} is not a duration like 30s, 5m, 1h")
+    seconds = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    if seconds < 1:
+        raise InputError("--every must be at least 1 second")
+    return seconds
+
+
+@app.command()
+def sample(
+    study: str = typer.Argument(..., help="Study name."),
+    per_pair: int = typer.Option(180, "--per-pair", help="i.i.d. draws per (neuron, concept) "
+                                 "pair; an image drawn twice is shown once, weighted by 2."),
+    strategy: SamplingStrategy = typer.Option(
+        SamplingStrategy.MG_IS, "--strategy",
+        help="mg-is: model-guided (needs concept scores); ag-is: activation-guided; uniform."),
+    gamma: float = typer.Option(0.2, "--gamma", help="Share of the uniform distribution mixed "
+                                "into the proposal, so every image can be drawn."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same sample."),
+) -> None:
+    """Draw the images raters will see for every pair (importance sampling) and store them."""
+    with runtime() as rt, progress_bar() as bar:
+        task = bar.add_task("sampling pairs", total=None)
+        summary = sample_study(
+            rt, study, per_pair, strategy, gamma, seed,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"sampled {summary.pairs} pairs x {summary.draws_per_pair} draws ({summary.strategy}, "
+        f"seed {summary.seed}): {summary.unique_inputs} distinct images"
+    )
+
+
+@app.command()
+def launch(
+    study: str = typer.Argument(..., help="Study name."),
+    raters: int = typer.Option(3, "--raters", help="Assignments per HIT (raters per image); "
+                               "below 10 avoids MTurk's extra 20% fee."),
+    images_per_hit: int = typer.Option(15, "--images-per-hit", help="Images per task page."),
+    reward: str = typer.Option("0.05", "--reward", help="USD per assignment."),
+    max_cost: str | None = typer.Option(None, "--max-cost", help="Refuse if the total "
+                                        "(rewards + MTurk fees) exceeds this many USD."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Where you host the images: "
+                                        "URL = base-url + '/' + the image path of inputs.csv."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and cost; create "
+                                 "nothing."),
+) -> None:
+    """Create the study's HITs (resumable: a re-run never creates a HIT twice)."""
+    options = LaunchOptions(
+        raters=raters,
+        images_per_hit=images_per_hit,
+        reward=parse_money(reward, "--reward"),
+        max_cost=parse_money(max_cost, "--max-cost") if max_cost is not None else None,
+        dry_run=dry_run,
+        base_url=base_url,
+    )
+    with runtime() as rt, progress_bar() as bar:
+        task = bar.add_task("creating HITs", total=None, visible=not dry_run)
+        result = launch_study(
+            rt, study, options,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    p = result.plan
+    table = Table("HITs", "assignments", "rewards", "MTurk fees", "total", title="launch plan")
+    table.add_row(str(p.hits), str(p.assignments), f"${p.rewards:.2f}", f"${p.fees:.2f}",
+                  f"${p.total:.2f}")
+    console.print(table)
+    if p.many_assignments_surcharge:
+        console.print("note: 10 or more raters per HIT adds MTurk's extra 20% fee")
+    if result.dry_run:
+        console.print("dry run: nothing was created")
+    else:
+        console.print(f"created {result.created} HITs, adopted {result.adopted} from an earlier "
+                      f"run, {result.already} already existed")
+
+
+def _policy(approve: bool, reject_invalid: bool, reject_feedback: str | None) -> ReviewPolicy:
+    return ReviewPolicy(approve=approve, reject_invalid=reject_invalid,
+                        reject_feedback=reject_feedback or "")
+
+
+def _print_pass(r: PollResult) -> None:
+    console.print(
+        f"{r.hits_changed} HITs changed, {r.ingested} assignments ingested ({r.invalid} invalid), "
+        f"{r.approved} approved, {r.rejected} rejected, {r.changed_behind_our_back} changed "
+        f"remotely; {r.hits_done}/{r.hits_total} HITs done"
+    )
+
+
+@app.command()
+def poll(
+    study: str = typer.Argument(..., help="Study name."),
+    approve: bool = typer.Option(True, "--approve/--no-approve", help="Approve (pay) submitted "
+                                 "work."),
+    reject_invalid: bool = typer.Option(False, "--reject-invalid", help="Reject malformed or "
+                                        "unconsented answers instead of approving them."),
+    reject_feedback: str | None = typer.Option(None, "--reject-feedback", help="Message to "
+                                               "workers whose work is rejected (required)."),
+) -> None:
+    """One polling pass, for cron. Exit 0 = study complete, 10 = still running, other = error."""
+    with runtime() as rt:
+        result = poll_study(rt, study, _policy(approve, reject_invalid, reject_feedback))
+    _print_pass(result)
+    raise typer.Exit(EXIT_COMPLETE if result.complete else EXIT_RUNNING)
+
+
+@app.command()
+def monitor(
+    study: str = typer.Argument(..., help="Study name."),
+    every: str = typer.Option("5m", "--every", help="Interval between passes: 30s, 5m, 1h."),
+    approve: bool = typer.Option(True, "--approve/--no-approve", help="Approve submitted work."),
+    reject_invalid: bool = typer.Option(False, "--reject-invalid", help="Reject malformed "
+                                        "answers."),
+    reject_feedback: str | None = typer.Option(None, "--reject-feedback", help="Message to "
+                                               "rejected workers."),
+) -> None:
+    """Poll on a schedule until the study completes (stops cleanly on SIGTERM / Ctrl-C)."""
+    from turkops.scheduler import monitor_study
+
+    with runtime() as rt:
+        last = monitor_study(rt, study, parse_duration(every),
+                             _policy(approve, reject_invalid, reject_feedback), on_pass=_print_pass)
+    raise typer.Exit(EXIT_COMPLETE if last is not None and last.complete else EXIT_RUNNING)
+
+
+@app.command()
+def status(study: str = typer.Argument(..., help="Study name.")) -> None:
+    """HITs by state, assignments submitted/approved/rejected, money spent and committed."""
+    with runtime() as rt:
+        r = study_status(rt, study)
+    table = Table(show_header=False, title=f"study {r.name} ({r.status})")
+    table.add_row("HITs", ", ".join(f"{k} {v}" for k, v in sorted(r.hits.items())) or "none")
+    table.add_row("assignments", ", ".join(f"{k} {v}" for k, v in sorted(r.assignments.items()))
+                  or "none")
+    table.add_row("received", f"{sum(r.assignments.values())}/{r.expected_assignments} "
+                  f"({r.submitted_share:.0%})")
+    table.add_row("paid", f"${r.paid:.2f}")
+    table.add_row("committed", f"${r.committed:.2f}")
+    console.print(table)
+
+
+@app.command()
+def expire(study: str = typer.Argument(..., help="Study name.")) -> None:
+    """Expire all open HITs now (submitted work can still be polled and paid)."""
+    with runtime() as rt:
+        n = expire_study(rt, study)
+    console.print(f"expired {n} HITs")

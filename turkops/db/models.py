@@ -93,6 +93,8 @@ class Input(Base):
     input_id: Mapped[str] = mapped_column(String(255))
     image: Mapped[str] = mapped_column(Text)  # exactly as in inputs.csv
     image_path: Mapped[str | None] = mapped_column(Text, nullable=True)  # resolved local file
+    image_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)  # published (e.g. presigned S3)
 
 
 class Pair(Base):
@@ -163,6 +165,7 @@ class Hit(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     max_assignments: Mapped[int] = mapped_column(Integer)
     reward: Mapped[Decimal] = mapped_column(Money)
+    attempted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     items: Mapped[list[HitItem]] = relationship(back_populates="hit", order_by="HitItem.position")

@@ -1,0 +1,1 @@
+"""The crowd-provider adapter: boto3 MTurk gateway, HIT building, answer parsing."""

@@ -1,0 +1,301 @@
+"""`turkops launch`: pack samples into tasks, price them, and create HITs exactly once.
+
+Crash safety: every HIT row (with its UniqueRequestToken) is committed before CreateHIT is
+called, and the HIT id is committed right after. A re-run retries rows without a HIT id; MTurk
+answers a reused token with an error, and we adopt the existing HIT instead of creating another.
+MTurk forgets tokens after 24 hours, so a row first attempted longer ago is looked up by its
+RequesterAnnotation (which carries the same token) before any retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from turkops.db.models import Hit, HitItem, HitType, Input, Pair, Sample, Study
+from turkops.db.repository import Repository
+from turkops.domain import BudgetError, InputError, StudyStatus
+from turkops.mturk.gateway import DuplicateRequestError, HitTypeSpec, RemoteHit
+from turkops.mturk.pricing import CostPlan, plan_cost
+from turkops.mturk.qualifications import qualification_requirements
+from turkops.mturk.questions import TaskImage, html_question, render_task_html
+from turkops.mturk.tasks import SampleItem, Task, pack_tasks, request_token
+from turkops.services.images import image_url
+from turkops.wiring import Runtime
+
+log = logging.getLogger(__name__)
+TOKEN_MEMORY = timedelta(hours=23)  # MTurk keeps UniqueRequestTokens for 24 h
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchOptions:
+    raters: int = 3
+    images_per_hit: int = 15
+    reward: Decimal = Decimal("0.05")
+    max_cost: Decimal | None = None
+    dry_run: bool = False
+    base_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchResult:
+    plan: CostPlan
+    created: int
+    adopted: int
+    already: int
+    dry_run: bool
+
+
+def launch_study(
+    rt: Runtime,
+    name: str,
+    options: LaunchOptions,
+    progress: Callable[[int, int], None] | None = None,
+) -> LaunchResult:
+    if not 1 <= options.raters <= 100:
+        raise InputError("--raters must be between 1 and 100")
+    if not 1 <= options.images_per_hit <= 100:
+        raise InputError("--images-per-hit must be between 1 and 100")
+    if options.reward < Decimal("0.01"):
+        raise InputError("--reward must be at least $0.01 (MTurk's minimum)")
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        existing = repo.count(Hit, study.id)
+        if existing:
+            plan = _plan_of_existing(repo, study)
+        else:
+            tasks = _tasks(repo, study, options.images_per_hit)
+            plan = plan_cost(len(tasks), options.raters, options.reward, options.images_per_hit)
+    pending = _pending_cost(rt, name)
+    if options.max_cost is not None and plan.total > options.max_cost:
+        raise BudgetError(
+            f"the study costs ${plan.total:.2f} ({plan.describe()}), more than --max-cost "
+            f"${options.max_cost:.2f}"
+        )
+    if options.dry_run:
+        return LaunchResult(plan, 0, 0, existing, True)
+    to_commit = pending if existing else plan.total
+    if to_commit > 0:
+        balance = rt.gateway().account_balance()
+        if to_commit > balance:
+            raise BudgetError(
+                f"launching needs ${to_commit:.2f} but the account balance is ${balance:.2f}"
+            )
+    if not existing:
+        _record_hits(rt, name, options, plan)
+    created, adopted, already = _create_pending(rt, name, options, progress)
+    return LaunchResult(plan, created, adopted, already, False)
+
+
+def _tasks(repo: Repository, study: Study, images_per_hit: int) -> list[Task]:
+    rows = repo.session.execute(
+        select(Sample.id, Pair.concept).join(Pair).where(Pair.study_id == study.id)
+    ).all()
+    if not rows:
+        raise InputError(f"study {study.name!r} has no samples: run `turkops sample` first")
+    items = [SampleItem(int(sid), concept) for sid, concept in rows]
+    rng = np.random.default_rng([study.sample_seed or 0, 7919])
+    return pack_tasks(items, images_per_hit, rng)
+
+
+def _plan_of_existing(repo: Repository, study: Study) -> CostPlan:
+    hits = repo.session.scalars(select(Hit).where(Hit.study_id == study.id)).all()
+    per_hit = max(len(h.items) for h in hits) if hits else 0
+    return plan_cost(len(hits), hits[0].max_assignments, hits[0].reward, per_hit)
+
+
+def _pending_cost(rt: Runtime, name: str) -> Decimal:
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        hits = repo.session.scalars(
+            select(Hit).where(Hit.study_id == study.id, Hit.hit_id.is_(None))
+        ).all()
+        if not hits:
+            return Decimal("0")
+        return plan_cost(len(hits), hits[0].max_assignments, hits[0].reward, 1).total
+
+
+def _hit_type_spec(rt: Runtime, options: LaunchOptions) -> HitTypeSpec:
+    s = rt.settings
+    return HitTypeSpec(
+        title=s.hit_title,
+        description=s.hit_description.replace("15 images", f"{options.images_per_hit} images"),
+        keywords=s.hit_keywords,
+        reward=options.reward,
+        assignment_duration_seconds=s.assignment_duration_seconds,
+        auto_approval_delay_seconds=s.auto_approval_delay_seconds,
+        qualification_requirements=qualification_requirements(s),
+    )
+
+
+def _record_hits(rt: Runtime, name: str, options: LaunchOptions, plan: CostPlan) -> None:
+    spec = _hit_type_spec(rt, options)
+    params = json.dumps(_spec_dict(spec), sort_keys=True, default=str)
+    params_hash = hashlib.sha256(params.encode()).hexdigest()
+    hit_type_id = rt.gateway().create_hit_type(spec)
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        if repo.count(Hit, study.id):
+            return  # another launcher got here first
+        hit_type = repo.session.scalar(
+            select(HitType).where(HitType.study_id == study.id, HitType.params_hash == params_hash)
+        )
+        if hit_type is None:
+            hit_type = HitType(
+                study_id=study.id,
+                params_hash=params_hash,
+                hit_type_id=hit_type_id,
+                reward=options.reward,
+                params=json.loads(params),
+            )
+            repo.session.add(hit_type)
+            repo.session.flush()
+            repo.log(study.id, "hit_type.created", f"hit_type:{hit_type_id}")
+        if options.base_url:
+            # Persist where images live, so a resumed launch renders the same pages.
+            for inp in repo.inputs(study.id):
+                if not inp.url and inp.image_path:
+                    inp.url = image_url(inp, options.base_url, allow_inline=False)
+        tasks = _tasks(repo, study, options.images_per_hit)
+        uid = f"{study.name}|{study.created_at.isoformat()}|{study.id}"
+        for task in tasks:
+            hit = Hit(
+                study_id=study.id,
+                hit_type_row_id=hit_type.id,
+                task_index=task.index,
+                unique_request_token=request_token(uid, task),
+                concept=task.concept,
+                status="pending",
+                max_assignments=options.raters,
+                reward=options.reward,
+            )
+            repo.session.add(hit)
+            repo.session.flush()
+            repo.session.add_all(
+                HitItem(hit_row_id=hit.id, position=pos, sample_id=sid)
+                for pos, sid in enumerate(task.sample_ids)
+            )
+        study.status = StudyStatus.LAUNCHED
+        repo.log(
+            study.id,
+            "launch.planned",
+            f"study:{name}",
+            hits=len(tasks),
+            raters=options.raters,
+            reward=str(options.reward),
+            total=str(plan.total),
+        )
+
+
+def _spec_dict(spec: HitTypeSpec) -> dict[str, object]:
+    return {
+        "title": spec.title,
+        "description": spec.description,
+        "keywords": spec.keywords,
+        "reward": str(spec.reward),
+        "duration": spec.assignment_duration_seconds,
+        "auto_approval": spec.auto_approval_delay_seconds,
+        "qualifications": list(spec.qualification_requirements),
+    }
+
+
+def _create_pending(
+    rt: Runtime,
+    name: str,
+    options: LaunchOptions,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[int, int, int]:
+    gateway = rt.gateway()
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        study_id = study.id
+        todo = repo.session.scalars(
+            select(Hit.id).where(Hit.study_id == study_id, Hit.hit_id.is_(None)).order_by(Hit.id)
+        ).all()
+        total = repo.count(Hit, study_id)
+        hit_type_id = repo.session.scalar(
+            select(HitType.hit_type_id).where(HitType.study_id == study_id)
+        )
+    already = total - len(todo)
+    created = adopted = 0
+    if progress:
+        progress(already, total)
+    for done, hit_row_id in enumerate(todo, start=already + 1):
+        with rt.transaction() as repo:
+            hit = repo.session.get(Hit, hit_row_id, options=[selectinload(Hit.items)])
+            assert hit is not None and hit_type_id is not None
+            if hit.hit_id is not None:
+                continue  # a concurrent launcher finished it
+            question = _question(repo, hit, options, rt)
+            token, previous_attempt = hit.unique_request_token, hit.attempted_at
+            hit.attempted_at = datetime.now(UTC)
+        remote: RemoteHit | None = None
+        how = "created"
+        if previous_attempt is not None and _older_than(previous_attempt, TOKEN_MEMORY):
+            remote = gateway.find_hit_by_annotation(token)
+            how = "adopted"
+        if remote is None:
+            try:
+                remote = gateway.create_hit(
+                    hit_type_id,
+                    question,
+                    hit.max_assignments,
+                    rt.settings.hit_lifetime_seconds,
+                    token,
+                )
+                how = "created"
+            except DuplicateRequestError as exc:
+                remote = (
+                    gateway.get_hit(exc.hit_id)
+                    if exc.hit_id
+                    else gateway.find_hit_by_annotation(token)
+                )
+                if remote is None:
+                    raise
+                how = "adopted"
+        with rt.transaction() as repo:
+            row = repo.session.get(Hit, hit_row_id)
+            assert row is not None
+            row.hit_id = remote.hit_id
+            row.status = remote.status or "Assignable"
+            row.created_at = datetime.now(UTC)
+            row.expires_at = remote.expiration
+            repo.log(study_id, f"hit.{how}", f"hit:{remote.hit_id}", token=token)
+        created += how == "created"
+        adopted += how == "adopted"
+        log.info("HIT %s %s (%d/%d)", remote.hit_id, how, done, total)
+        if progress:
+            progress(done, total)
+    return created, adopted, already
+
+
+def _older_than(when: datetime, age: timedelta) -> bool:
+    aware = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return datetime.now(UTC) - aware > age
+
+
+def _question(repo: Repository, hit: Hit, options: LaunchOptions, rt: Runtime) -> str:
+    sample_ids = [item.sample_id for item in hit.items]
+    rows = repo.session.execute(
+        select(Sample.id, Input).join(Input, Sample.input_id == Input.id).where(
+            Sample.id.in_(sample_ids)
+        )
+    ).all()
+    by_sample = {sid: inp for sid, inp in rows}
+    images = [
+        TaskImage(
+            url=image_url(by_sample[sid], options.base_url, allow_inline=rt.settings.is_local()),
+            image=by_sample[sid].image,
+        )
+        for sid in sample_ids
+    ]
+    return html_question(render_task_html(hit.concept, images), rt.settings.frame_height)

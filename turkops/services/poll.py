@@ -1,0 +1,255 @@
+"""`turkops poll`: one pass that ingests finished HITs, pays workers and records everything.
+
+A pass asks the provider only for Reviewable HITs (one paginated list per HIT type), so when
+nothing changed it costs one call; each changed HIT costs one ListAssignmentsForHIT, one call
+per decision and one UpdateHITReviewStatus, which moves it out of the Reviewable list.
+Ingesting is idempotent (unique assignment id and (assignment, item) keys), and MTurk itself
+refuses a second approval, so two pollers or a re-run after a crash cannot pay twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from turkops.db.models import Assignment, Hit, HitType, Rating
+from turkops.db.repository import Repository
+from turkops.domain import AssignmentStatus, InputError, StudyStatus
+from turkops.mturk.answers import parse_answer
+from turkops.mturk.gateway import NotActionableError, RemoteAssignment
+from turkops.mturk.pricing import fee_per_assignment
+from turkops.wiring import Runtime
+
+log = logging.getLogger(__name__)
+DONE = frozenset({"Reviewing", "Disposed"})
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewPolicy:
+    approve: bool = True  # approve submitted work (valid or not) unless reject_invalid says no
+    reject_invalid: bool = False
+    reject_feedback: str = ""
+    approve_feedback: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.reject_invalid and not self.reject_feedback.strip():
+            raise InputError("rejecting needs feedback for the worker: pass --reject-feedback")
+
+
+@dataclass
+class PollResult:
+    hits_changed: int = 0
+    ingested: int = 0
+    invalid: int = 0
+    approved: int = 0
+    rejected: int = 0
+    changed_behind_our_back: int = 0
+    hits_done: int = 0
+    hits_total: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.hits_total > 0 and self.hits_done == self.hits_total
+
+
+def poll_study(rt: Runtime, name: str, policy: ReviewPolicy | None = None) -> PollResult:
+    policy = policy or ReviewPolicy()
+    gateway = rt.gateway()
+    result = PollResult()
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        study_id = study.id
+        hit_type_ids = repo.session.scalars(
+            select(HitType.hit_type_id).where(HitType.study_id == study_id)
+        ).all()
+    if not hit_type_ids:
+        raise InputError(f"study {name!r} has not been launched: run `turkops launch {name}`")
+    for hit_type_id in hit_type_ids:
+        reviewable = list(gateway.reviewable_hit_ids(hit_type_id))
+        with rt.transaction() as repo:
+            ours = dict(
+                repo.session.execute(
+                    select(Hit.hit_id, Hit.id).where(
+                        Hit.study_id == study_id, Hit.hit_id.in_(reviewable)
+                    )
+                ).all()
+            )
+        for hit_id in reviewable:
+            if hit_id in ours:
+                _review_hit(rt, study_id, ours[hit_id], hit_id, policy, result)
+    with rt.transaction() as repo:
+        statuses = repo.hit_counts(study_id)
+        result.hits_total = sum(statuses.values())
+        result.hits_done = sum(n for s, n in statuses.items() if s in DONE)
+        study = repo.study(name)
+        if result.complete and study.status != StudyStatus.COMPLETE:
+            study.status = StudyStatus.COMPLETE
+            repo.log(study_id, "study.complete", f"study:{name}")
+    return result
+
+
+def _review_hit(
+    rt: Runtime,
+    study_id: int,
+    hit_row_id: int,
+    hit_id: str,
+    policy: ReviewPolicy,
+    result: PollResult,
+) -> None:
+    gateway = rt.gateway()
+    remote = list(gateway.assignments(hit_id))
+    result.hits_changed += 1
+    for ra in remote:
+        _ingest(rt, study_id, hit_row_id, ra, result)
+    undecided = 0
+    for ra in remote:
+        if ra.status != AssignmentStatus.SUBMITTED:
+            continue
+        with rt.transaction() as repo:
+            local = _assignment(repo, ra.assignment_id)
+            if local is None or local.status != AssignmentStatus.SUBMITTED:
+                continue
+            valid = local.valid
+        if not policy.approve and not (policy.reject_invalid and not valid):
+            undecided += 1
+            continue
+        if policy.reject_invalid and not valid:
+            _decide(rt, study_id, ra, AssignmentStatus.REJECTED, policy.reject_feedback, result)
+        else:
+            _decide(rt, study_id, ra, AssignmentStatus.APPROVED, policy.approve_feedback, result)
+    if undecided == 0:
+        gateway.mark_reviewed(hit_id)
+        with rt.transaction() as repo:
+            hit = repo.session.get(Hit, hit_row_id)
+            assert hit is not None
+            hit.status = "Reviewing"
+            repo.log(study_id, "hit.reviewed", f"hit:{hit_id}", assignments=len(remote))
+
+
+def _assignment(repo: Repository, assignment_id: str) -> Assignment | None:
+    return repo.session.scalar(select(Assignment).where(Assignment.assignment_id == assignment_id))
+
+
+def _ingest(
+    rt: Runtime, study_id: int, hit_row_id: int, ra: RemoteAssignment, result: PollResult
+) -> None:
+    """Store a remote assignment and its ratings once; later passes only sync its status."""
+    try:
+        with rt.transaction() as repo:
+            local = _assignment(repo, ra.assignment_id)
+            if local is not None:
+                _sync_status(repo, study_id, local, ra, result)
+                return
+            hit = repo.session.get(Hit, hit_row_id, options=[selectinload(Hit.items)])
+            assert hit is not None
+            parsed = parse_answer(ra.answer, len(hit.items))
+            worker = repo.worker(ra.worker_id)
+            local = Assignment(
+                hit_row_id=hit_row_id,
+                assignment_id=ra.assignment_id,
+                worker_row_id=worker.id,
+                status=ra.status,
+                valid=parsed.values is not None,
+                problem=parsed.problem,
+                answer_raw=ra.answer[:65536],
+                submitted_at=ra.submitted_at,
+            )
+            if ra.status == AssignmentStatus.APPROVED:
+                local.paid = hit.reward + fee_per_assignment(hit.reward, hit.max_assignments)
+                local.decided_at = datetime.now(UTC)
+            repo.session.add(local)
+            repo.session.flush()
+            if parsed.values is not None:
+                repo.session.add_all(
+                    Rating(assignment_row_id=local.id, hit_item_id=item.id, value=v)
+                    for item, v in zip(hit.items, parsed.values, strict=True)
+                )
+            repo.log(
+                study_id,
+                "assignment.ingested",
+                f"assignment:{ra.assignment_id}",
+                hit=ra.hit_id,
+                status=ra.status,
+                valid=parsed.values is not None,
+                problem=parsed.problem,
+                extra_fields=list(parsed.extra_fields),
+            )
+            result.ingested += 1
+            result.invalid += parsed.values is None
+    except IntegrityError:
+        # Another poller stored it between our check and insert: theirs is the same data.
+        log.info("assignment %s was ingested concurrently", ra.assignment_id)
+
+
+def _sync_status(
+    repo: Repository, study_id: int, local: Assignment, ra: RemoteAssignment, result: PollResult
+) -> None:
+    if local.status == ra.status:
+        return
+    if local.status == AssignmentStatus.SUBMITTED and ra.status == AssignmentStatus.APPROVED:
+        hit = repo.session.get(Hit, local.hit_row_id)
+        assert hit is not None
+        local.paid = hit.reward + fee_per_assignment(hit.reward, hit.max_assignments)
+        local.decided_at = datetime.now(UTC)
+    repo.log(
+        study_id,
+        "assignment.changed_remotely",
+        f"assignment:{ra.assignment_id}",
+        was=local.status,
+        now=ra.status,
+    )
+    local.status = ra.status
+    result.changed_behind_our_back += 1
+
+
+def _decide(
+    rt: Runtime,
+    study_id: int,
+    ra: RemoteAssignment,
+    decision: AssignmentStatus,
+    feedback: str | None,
+    result: PollResult,
+) -> None:
+    gateway = rt.gateway()
+    try:
+        if decision == AssignmentStatus.APPROVED:
+            gateway.approve(ra.assignment_id, feedback)
+        else:
+            gateway.reject(ra.assignment_id, feedback or "")
+    except NotActionableError as exc:
+        # Decided elsewhere (auto-approval, another poller): record what the provider says.
+        log.info("assignment %s already decided: %s", ra.assignment_id, exc)
+        now = gateway.get_assignment(ra.assignment_id)
+        with rt.transaction() as repo:
+            local = _assignment(repo, ra.assignment_id)
+            assert local is not None
+            _sync_status(repo, study_id, local, now, result)
+        return
+    with rt.transaction() as repo:
+        local = _assignment(repo, ra.assignment_id)
+        assert local is not None
+        hit = repo.session.get(Hit, local.hit_row_id)
+        assert hit is not None
+        local.status = decision
+        local.decided_at = datetime.now(UTC)
+        local.feedback = feedback
+        if decision == AssignmentStatus.APPROVED:
+            local.paid = hit.reward + fee_per_assignment(hit.reward, hit.max_assignments)
+            result.approved += 1
+        else:
+            local.paid = Decimal("0")
+            result.rejected += 1
+        repo.log(
+            study_id,
+            f"assignment.{decision.lower()}",
+            f"assignment:{ra.assignment_id}",
+            paid=str(local.paid),
+            feedback=feedback,
+        )

@@ -1,0 +1,85 @@
+"""`turkops status` and `turkops expire`: where a launched study stands, and stopping it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from turkops.db.models import Assignment, Hit
+from turkops.domain import AssignmentStatus
+from turkops.mturk.pricing import fee_per_assignment
+from turkops.services.poll import DONE
+from turkops.wiring import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class StudyStatusReport:
+    name: str
+    status: str
+    hits: dict[str, int]
+    assignments: dict[str, int]
+    expected_assignments: int
+    paid: Decimal
+    committed: Decimal  # still owed if every open assignment is approved
+
+    @property
+    def submitted_share(self) -> float:
+        got = sum(self.assignments.values())
+        return got / self.expected_assignments if self.expected_assignments else 0.0
+
+
+def study_status(rt: Runtime, name: str) -> StudyStatusReport:
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        hits = repo.session.scalars(select(Hit).where(Hit.study_id == study.id)).all()
+        got = dict(
+            repo.session.execute(
+                select(Assignment.hit_row_id, func.count(Assignment.id))
+                .join(Hit, Assignment.hit_row_id == Hit.id)
+                .where(Hit.study_id == study.id)
+                .group_by(Assignment.hit_row_id)
+            ).all()
+        )
+        submitted = dict(
+            repo.session.execute(
+                select(Assignment.hit_row_id, func.count(Assignment.id))
+                .join(Hit, Assignment.hit_row_id == Hit.id)
+                .where(Hit.study_id == study.id, Assignment.status == AssignmentStatus.SUBMITTED)
+                .group_by(Assignment.hit_row_id)
+            ).all()
+        )
+        committed = Decimal("0")
+        for h in hits:
+            unit = h.reward + fee_per_assignment(h.reward, h.max_assignments)
+            open_slots = 0 if h.status in DONE else h.max_assignments - got.get(h.id, 0)
+            committed += unit * (open_slots + submitted.get(h.id, 0))
+        return StudyStatusReport(
+            name=study.name,
+            status=study.status,
+            hits=repo.hit_counts(study.id),
+            assignments=repo.assignment_counts(study.id),
+            expected_assignments=sum(h.max_assignments for h in hits),
+            paid=repo.money_paid(study.id),
+            committed=committed.quantize(Decimal("0.01")),
+        )
+
+
+def expire_study(rt: Runtime, name: str) -> int:
+    """Expire every open HIT of the study now; submitted work can still be polled and paid."""
+    gateway = rt.gateway()
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        study_id = study.id
+        open_hits = repo.session.scalars(
+            select(Hit.hit_id).where(
+                Hit.study_id == study_id, Hit.hit_id.is_not(None), Hit.status.not_in(DONE)
+            )
+        ).all()
+    for hit_id in open_hits:
+        assert hit_id is not None
+        gateway.expire_hit(hit_id)
+        with rt.transaction() as repo:
+            repo.log(study_id, "hit.expired", f"hit:{hit_id}", by="requester")
+    return len(open_hits)
