@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     )
     hit_keywords: str = "image, labeling, classification, research"
     assignment_duration_seconds: int = Field(600, ge=30)
-    hit_lifetime_seconds: int = Field(7 * 24 * 3600, ge=60)
+    hit_lifetime_seconds: int = Field(3 * 24 * 3600, ge=60)
     auto_approval_delay_seconds: int = Field(3 * 24 * 3600, ge=0)
     qualification_locale: str = Field("US", description="Worker country; empty disables.")
     qualification_min_approved_hits: int = Field(10000, ge=0, description="0 disables.")

@@ -179,3 +179,34 @@ def expire(study: str = typer.Argument(..., help="Study name.")) -> None:
     with runtime() as rt:
         n = expire_study(rt, study)
     console.print(f"expired {n} HITs")
+
+
+images_app = typer.Typer(help="Make the study's images reachable by workers.")
+app.add_typer(images_app, name="images")
+
+
+@images_app.command("publish")
+def images_publish(
+    study: str = typer.Argument(..., help="Study name."),
+    bucket: str = typer.Option(..., "--bucket", help="S3 bucket to upload to."),
+    prefix: str = typer.Option("turkops", "--prefix", help="Key prefix inside the bucket."),
+    expires_days: float = typer.Option(7.0, "--expires-days", help="Lifetime of the presigned "
+                                       "URLs (at most 7 days; must exceed the HIT lifetime)."),
+) -> None:
+    """Upload local images to S3 and use presigned URLs in the task pages (AWS credentials from
+    boto3's usual chain)."""
+    import boto3
+    from botocore.config import Config
+
+    from turkops.services.images import publish_images
+
+    with runtime() as rt, progress_bar() as bar:
+        task = bar.add_task("uploading images", total=None)
+        n = publish_images(
+            rt, study, bucket,
+            boto3.client("s3", region_name=rt.settings.aws_region,
+                         config=Config(signature_version="s3v4")),  # v2 URLs are deprecated
+            prefix=prefix, expires_seconds=int(expires_days * 86400),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(f"published {n} images to s3://{bucket}/{prefix}")

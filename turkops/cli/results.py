@@ -1,1 +1,202 @@
-"""CLI commands (placeholder, filled in by its owner)."""
+"""Results: collect (scores, ranking, agreement), report (HTML), demo (the whole pipeline)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from turkops.cli.app import app
+from turkops.cli.common import console, runtime
+from turkops.domain import Aggregation, InputError
+from turkops.services.collect import CollectOptions, CollectResult, collect_study
+
+
+class AggregationChoice(StrEnum):
+    BRAGG_MODEL = "bragg-model"
+    BRAGG_UNIFORM = "bragg-uniform"
+    BRAGG_BETA = "bragg-beta"
+    DAWID_SKENE = "dawid-skene"
+    MAJORITY = "majority"
+    MEAN = "mean"
+    ALL = "all"
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+def collect_options(
+    aggregation: AggregationChoice, eta: str, beta: float, n_boot: int, seed: int,
+    hash_workers: bool,
+) -> CollectOptions:
+    if aggregation == AggregationChoice.ALL:
+        aggs = tuple(Aggregation)
+    else:
+        aggs = (Aggregation(aggregation.value),)
+    if eta.strip().lower() == "auto":
+        eta_value: float | None = None
+    else:
+        try:
+            eta_value = float(eta)
+        except ValueError:
+            raise InputError(f"--eta: {eta!r} is neither a number nor 'auto'") from None
+        if not 0.0 <= eta_value < 0.5:
+            raise InputError("--eta must lie in [0, 0.5): above 0.5 votes would mean the opposite")
+    if not 0.0 < beta < 1.0:
+        raise InputError("--beta must lie in (0, 1)")
+    if n_boot < 2:
+        raise InputError("--bootstrap must be at least 2")
+    return CollectOptions(aggregations=aggs, eta=eta_value, beta=beta, n_boot=n_boot, seed=seed,
+                          hash_workers=hash_workers)
+
+
+AGG_OPT = typer.Option(AggregationChoice.BRAGG_MODEL, "--aggregation", help="How ratings "
+                       "become labels: bragg-model (SigLIP prior), bragg-uniform (prior --beta), "
+                       "bragg-beta, dawid-skene (per-worker error), majority, mean, or all.")
+ETA_OPT = typer.Option("0.23", "--eta", help="Rater error rate, or 'auto' to estimate it by EM.")
+BETA_OPT = typer.Option(0.05, "--beta", help="Uniform prior P(concept) for bragg-uniform.")
+BOOT_OPT = typer.Option(1000, "--bootstrap", help="Bootstrap replicates for the 95% intervals.")
+SEED_OPT = typer.Option(0, "--seed", help="Seed of the bootstrap.")
+HASH_OPT = typer.Option(False, "--hash-workers", help="Pseudonymise worker ids in the output.")
+
+
+@app.command()
+def collect(
+    study: str = typer.Argument(..., help="Study name."),
+    aggregation: AggregationChoice = AGG_OPT,
+    eta: str = ETA_OPT,
+    beta: float = BETA_OPT,
+    fmt: OutputFormat = typer.Option(OutputFormat.TABLE, "--format", help="table, csv or json."),
+    out: Path | None = typer.Option(None, "--out", help="Write to this file instead of stdout."),
+    n_boot: int = BOOT_OPT,
+    seed: int = SEED_OPT,
+    hash_workers: bool = HASH_OPT,
+) -> None:
+    """Correlation score per explanation with 95% intervals, method ranking, rater agreement."""
+    options = collect_options(aggregation, eta, beta, n_boot, seed, hash_workers)
+    with runtime() as rt:
+        result = collect_study(rt, study, options)
+    if fmt == OutputFormat.JSON:
+        text = json.dumps(result.to_json(), indent=2) + "\n"
+    elif fmt == OutputFormat.CSV:
+        text = _csv(result)
+    else:
+        if out is not None:
+            raise InputError("--out needs --format csv or json")
+        _print_tables(result)
+        return
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out}")
+
+
+def _csv(result: CollectResult) -> str:
+    buf = io.StringIO()
+    fields = ["aggregation", "neuron", "method", "concept", "correlation", "ci_low", "ci_high",
+              "se", "n_images", "n_draws", "n_ratings", "ess", "eta", "note"]
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for row in result.to_json()["pairs"]:  # type: ignore[union-attr]
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _print_tables(result: CollectResult) -> None:
+    c = result.completeness
+    console.print(
+        f"study {result.study}: {c['images_rated']}/{c['images_sampled']} sampled images rated; "
+        f"eta {_num(result.eta)} ({result.eta_source}); Fleiss' kappa "
+        f"{_num(result.fleiss_kappa)}; spent ${result.money_spent:.2f}"
+    )
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    for agg_name in result.aggregations:
+        table = Table("rank", "method", "mean corr", "± sem", "neurons", "p vs best",
+                      "p paired", title=f"methods ({agg_name})")
+        for m in (m for m in result.methods if m.aggregation == agg_name):
+            table.add_row(str(m.rank), m.method, _num(m.mean), _num(m.sem), str(m.n_neurons),
+                          _num(m.vs_best_p_two_sample, 4), _num(m.vs_best_p_paired, 4))
+        console.print(table)
+    first = result.aggregations[0]
+    table = Table("neuron", "method", "concept", "corr", "95% CI", "images", "ratings", "ESS",
+                  title=f"explanations ({first})")
+    for p in (p for p in result.pairs if p.aggregation == first):
+        ci = "n/a" if p.ci_low is None else f"[{p.ci_low:.2f}, {p.ci_high:.2f}]"
+        table.add_row(str(p.neuron), p.method, p.concept, _num(p.correlation) if p.note is None
+                      else f"n/a ({p.note})", ci, str(p.n_images), str(p.n_ratings),
+                      f"{p.ess:.0f}")
+    console.print(table)
+
+
+@app.command()
+def report(
+    study: str = typer.Argument(..., help="Study name."),
+    out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write."),
+    aggregation: AggregationChoice = AGG_OPT,
+    eta: str = ETA_OPT,
+    beta: float = BETA_OPT,
+    n_boot: int = BOOT_OPT,
+    seed: int = SEED_OPT,
+    hash_workers: bool = typer.Option(True, "--hash-workers/--raw-worker-ids",
+                                      help="Pseudonymise worker ids in the report."),
+) -> None:
+    """Write a self-contained HTML report: method chart, neuron cards, agreement, cost."""
+    from turkops.report.html import build_report
+
+    if aggregation == AggregationChoice.ALL:
+        raise InputError("report shows one aggregation: choose one with --aggregation")
+    options = collect_options(aggregation, eta, beta, n_boot, seed, hash_workers)
+    with runtime() as rt:
+        html = build_report(rt, study, options)
+    out.write_text(html, encoding="utf-8")
+    console.print(f"wrote {out} ({len(html) // 1024} KiB)")
+
+
+@app.command()
+def demo(
+    workdir: Path = typer.Option(Path("demo_out"), "--workdir", help="Where the demo writes its "
+                                 "images, databases and report.html (earlier demo files there "
+                                 "are replaced)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of everything random in the demo."),
+) -> None:
+    """Run a small real study offline, end to end: create, sample, launch, poll, collect, report.
+
+    Generated images, a small trained network whose hidden units are the neurons, three
+    explanation methods, a cheap concept model standing in for SigLIP, the local marketplace with
+    simulated raters (23% error), and SQLite. Prints the method ranking next to the true
+    correlations, which the demo can compute because it knows every image's labels.
+    """
+    from turkops.demo.pipeline import DemoConfig, run_demo
+
+    result = run_demo(DemoConfig(workdir=workdir, seed=seed),
+                      say=lambda msg: console.print(f"[dim]-[/dim] {msg}"))
+    c = result.collect
+    table = Table("rank", "method", "estimated mean corr", "95% interval", "true mean corr",
+                  title="explanation methods (MG-IS + BRAgg with model prior)")
+    for m in (m for m in c.methods if m.aggregation == c.aggregations[0]):
+        half = 1.96 * (m.sem or 0.0)
+        interval = "n/a" if m.mean is None else f"[{m.mean - half:.3f}, {m.mean + half:.3f}]"
+        table.add_row(str(m.rank), m.method, _num(m.mean), interval,
+                      _num(result.true_method_means.get(m.method)))
+    console.print(table)
+    est = {(p.neuron, p.method): p.correlation for p in c.pairs if p.correlation is not None}
+    errors = [abs(v - result.true_correlations[k]) for k, v in est.items()]
+    denom = sum(abs(result.true_correlations[k]) for k in est)
+    if denom:
+        console.print(f"relative correlation error over {len(est)} explanations: "
+                      f"{sum(errors) / denom:.1%}; Fleiss' kappa {_num(c.fleiss_kappa)}")
+    console.print(f"report: {result.report_path}  ({result.seconds:.0f} s)")

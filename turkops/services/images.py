@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from turkops.db.models import Input
 from turkops.domain import InputError
 from turkops.studyfiles import is_url
+from turkops.wiring import Runtime
 
 # Inline images are only for the offline marketplace; MTurk limits Question to 131,072 chars.
 MAX_INLINE_BYTES = 48_000
@@ -42,3 +45,56 @@ def inline_data_url(path: Path) -> str:
         )
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+# SigV4 presigned URLs live at most 7 days (S3 docs, "Sharing objects with presigned URLs").
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+
+
+def publish_images(
+    rt: Runtime,
+    name: str,
+    bucket: str,
+    s3_client: Any,
+    prefix: str = "",
+    expires_seconds: int = MAX_PRESIGN_SECONDS,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Upload the study's local images to S3 and record presigned URLs for the task pages.
+
+    The URLs must outlive the HITs: a worker who opens a task on its last day must still see
+    the images, so expiry must exceed the HIT lifetime plus the assignment duration.
+    """
+    s = rt.settings
+    needed = s.hit_lifetime_seconds + s.assignment_duration_seconds
+    if expires_seconds > MAX_PRESIGN_SECONDS:
+        raise InputError("presigned S3 URLs can live at most 7 days (604800 s)")
+    if expires_seconds <= needed:
+        raise InputError(
+            f"presigned URLs would expire after {expires_seconds} s, before the HITs do "
+            f"({needed} s = TURKOPS_HIT_LIFETIME_SECONDS + assignment duration): shorten the "
+            "HIT lifetime or host the images yourself (--base-url)"
+        )
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        todo = [(i.id, i.image, i.image_path) for i in repo.inputs(study.id) if i.image_path]
+    done = 0
+    for input_row_id, image, path in todo:
+        key = f"{prefix.strip('/')}/{name}/{image.lstrip('/')}".lstrip("/")
+        data = Path(path).read_bytes()
+        mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        s3_client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=mime)
+        url = s3_client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_seconds
+        )
+        with rt.transaction() as repo:
+            row = repo.session.get(Input, input_row_id)
+            assert row is not None
+            row.url = url
+        done += 1
+        if progress:
+            progress(done, len(todo))
+    with rt.transaction() as repo:
+        repo.log(repo.study(name).id, "images.published", f"s3://{bucket}/{prefix}", n=done,
+                 expires_seconds=expires_seconds)
+    return done

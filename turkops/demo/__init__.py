@@ -1,0 +1,1 @@
+"""`turkops demo`: a small but real study built offline and run end to end."""

@@ -1,0 +1,1 @@
+"""Human-facing outputs of collect: the self-contained HTML report and its plot."""

@@ -1,0 +1,350 @@
+"""`turkops collect`: ratings -> aggregated labels -> weighted correlations -> method ranking."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+
+import numpy as np
+
+from turkops.domain import Aggregation, InputError
+from turkops.services.ratings import PairSamples, RatingTable, load_ratings
+from turkops.services.studies import load_activations, load_concept_scores
+from turkops.stats import aggregation as agg
+from turkops.stats.agreement import fleiss_kappa
+from turkops.stats.comparison import paired_t_test, welch_t_test
+from turkops.stats.correlation import correlation_interval, weighted_correlation
+from turkops.stats.dawid_skene import dawid_skene_one_coin
+from turkops.stats.sampling import importance_weights
+from turkops.wiring import Runtime
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CollectOptions:
+    aggregations: tuple[Aggregation, ...] = (Aggregation.BRAGG_MODEL,)
+    eta: float | None = 0.23  # None: estimate by EM from the study's ratings
+    beta: float = 0.05
+    n_boot: int = 1000
+    level: float = 0.95
+    seed: int = 0
+    hash_workers: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExplanationScore:
+    aggregation: str
+    neuron: int
+    method: str
+    concept: str
+    correlation: float | None
+    ci_low: float | None
+    ci_high: float | None
+    se: float | None
+    n_images: int
+    n_draws: int
+    n_ratings: int
+    ess: float
+    eta: float | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MethodScore:
+    aggregation: str
+    method: str
+    mean: float | None
+    sem: float | None
+    n_neurons: int
+    rank: int
+    vs_best_p_two_sample: float | None
+    vs_best_p_paired: float | None
+    n_paired: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerScore:
+    worker: str
+    ratings: int
+    agreement: float | None  # share of ratings equal to the rounded posterior
+
+
+@dataclass
+class CollectResult:
+    study: str
+    schema_version: int
+    aggregations: list[str]
+    eta: float | None
+    eta_source: str
+    beta: float
+    completeness: dict[str, float | int]
+    pairs: list[ExplanationScore] = field(default_factory=list)
+    methods: list[MethodScore] = field(default_factory=list)
+    fleiss_kappa: float | None = None
+    workers: list[WorkerScore] = field(default_factory=list)
+    money_spent: Decimal = Decimal("0")
+    warnings: list[str] = field(default_factory=list)
+    sample_labels: dict[int, float] = field(default_factory=dict)  # first aggregation, not JSON
+
+    def to_json(self) -> dict[str, object]:
+        out = asdict(self)
+        del out["sample_labels"]
+        out["money_spent"] = f"{self.money_spent:.2f}"
+        return _finite(out)
+
+
+def _finite(value: object) -> object:
+    """JSON has no NaN: undefined numbers are written as null (documented in docs/collect.md)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectResult:
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        pairs, table = load_ratings(repo, study.id)
+        explanations = [(e.neuron, e.method, e.concept, e.pair_id) for e in repo.explanations(study.id)]
+        acts = load_activations(repo, study)
+        scores = load_concept_scores(repo, study)
+        spent = repo.money_paid(study.id)
+        n_inputs = study.n_inputs
+    if not pairs:
+        raise InputError(f"study {name!r} has no samples yet: run `turkops sample` and `launch`")
+    if table.values.size == 0:
+        raise InputError(
+            f"study {name!r} has no ratings yet: run `turkops poll {name}` once workers submit"
+        )
+    if Aggregation.BRAGG_MODEL in options.aggregations and scores is None:
+        raise InputError(
+            "bragg-model needs concept probabilities (turkops concepts score/import); use "
+            "--aggregation bragg-uniform"
+        )
+    rated = sum(int((p.totals > 0).sum()) for p in pairs)
+    shown = sum(int(p.sample_ids.size) for p in pairs)
+    result = CollectResult(
+        study=name,
+        schema_version=SCHEMA_VERSION,
+        aggregations=[str(a) for a in options.aggregations],
+        eta=options.eta,
+        eta_source="fixed",
+        beta=options.beta,
+        completeness={"images_rated": rated, "images_sampled": shown,
+                      "share": rated / shown if shown else 0.0},
+        money_spent=spent,
+    )
+    if rated < shown:
+        result.warnings.append(
+            f"partial study: {rated} of {shown} sampled images have ratings so far"
+        )
+    priors = _model_priors(pairs, scores)
+    if options.eta is None:
+        pos = np.concatenate([p.positives for p in pairs])
+        tot = np.concatenate([p.totals for p in pairs])
+        fit = agg.estimate_eta_em(pos[tot > 0], tot[tot > 0], options.beta)
+        result.eta, result.eta_source = float(fit.eta), f"EM ({fit.n_iter} iterations)"
+    eta = float(result.eta if result.eta is not None else agg.DEFAULT_ETA)
+    by_method: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    posteriors_for_workers: dict[int, float] = {}
+    rng = np.random.default_rng(options.seed)
+    for aggregation in options.aggregations:
+        labels = _labels(aggregation, pairs, table, priors, eta, options.beta)
+        pair_scores: dict[int, tuple] = {}
+        for p in pairs:
+            pair_scores[p.pair_id] = _score_pair(
+                p, labels[p.pair_id], acts, n_inputs, rng, options
+            )
+            if aggregation == options.aggregations[0]:
+                for sid, lab in zip(p.sample_ids.tolist(), labels[p.pair_id].tolist(), strict=True):
+                    posteriors_for_workers[sid] = lab
+        for neuron, method, concept, pair_id in explanations:
+            rho, lo, hi, se, n_img, n_draws, n_rat, ess, note = pair_scores[pair_id]
+            result.pairs.append(
+                ExplanationScore(
+                    aggregation=str(aggregation), neuron=neuron, method=method, concept=concept,
+                    correlation=rho, ci_low=lo, ci_high=hi, se=se, n_images=n_img,
+                    n_draws=n_draws, n_ratings=n_rat, ess=ess,
+                    eta=eta if aggregation not in (Aggregation.MEAN, Aggregation.MAJORITY) else None,
+                    note=note,
+                )
+            )
+            if rho is not None:
+                by_method[str(aggregation)][method][neuron] = rho
+        result.methods.extend(_rank_methods(str(aggregation), by_method[str(aggregation)],
+                                            {e[1] for e in explanations}))
+    result.fleiss_kappa = _kappa(table)
+    result.workers = _workers(table, posteriors_for_workers, options.hash_workers)
+    result.sample_labels = posteriors_for_workers
+    return result
+
+
+def _model_priors(pairs: list[PairSamples], scores: object) -> dict[int, np.ndarray] | None:
+    if scores is None:
+        return None
+    column = {c: j for j, c in enumerate(scores.concepts)}  # type: ignore[attr-defined]
+    out = {}
+    for p in pairs:
+        j = column.get(p.concept)
+        if j is None:
+            raise InputError(f"concept {p.concept!r} has no concept probabilities for bragg-model")
+        out[p.pair_id] = agg.model_prior(scores.probs[p.rows, j])  # type: ignore[attr-defined]
+    return out
+
+
+def _labels(
+    aggregation: Aggregation,
+    pairs: list[PairSamples],
+    table: RatingTable,
+    priors: dict[int, np.ndarray] | None,
+    eta: float,
+    beta: float,
+) -> dict[int, np.ndarray]:
+    """Concept label per sample of each pair; NaN where an image has no rating yet."""
+    out: dict[int, np.ndarray] = {}
+    if aggregation == Aggregation.DAWID_SKENE:
+        out_ds = _dawid_skene(pairs, table, priors, beta)
+    for p in pairs:
+        a, m = p.positives, p.totals
+        if aggregation == Aggregation.MEAN:
+            lab = agg.mean_vote(a, np.maximum(m, 1))
+        elif aggregation == Aggregation.MAJORITY:
+            lab = agg.majority_vote(a, np.maximum(m, 1))
+        elif aggregation == Aggregation.BRAGG_UNIFORM:
+            lab = agg.bragg_posterior(a, m, eta, beta)
+        elif aggregation == Aggregation.BRAGG_MODEL:
+            assert priors is not None
+            lab = agg.bragg_posterior(a, m, eta, priors[p.pair_id])
+        elif aggregation == Aggregation.BRAGG_BETA:
+            lab = agg.bragg_beta_posterior(a, m, beta)
+        else:
+            lab = out_ds[p.pair_id]
+        out[p.pair_id] = np.where(m > 0, np.asarray(lab, dtype=np.float64), np.nan)
+    return out
+
+
+def _dawid_skene(
+    pairs: list[PairSamples], table: RatingTable, priors: dict[int, np.ndarray] | None, beta: float
+) -> dict[int, np.ndarray]:
+    index = {}
+    prior_all = []
+    for p in pairs:
+        for k, sid in enumerate(p.sample_ids.tolist()):
+            index[sid] = len(index)
+            prior_all.append(priors[p.pair_id][k] if priors else beta)
+    workers = {w: i for i, w in enumerate(sorted(set(table.worker_ids)))}
+    fit = dawid_skene_one_coin(
+        np.array([index[int(s)] for s in table.sample_ids]),
+        np.array([workers[w] for w in table.worker_ids]),
+        table.values,
+        np.array(prior_all),
+    )
+    return {
+        p.pair_id: np.array([fit.posterior[index[int(s)]] for s in p.sample_ids]) for p in pairs
+    }
+
+
+def _score_pair(
+    p: PairSamples,
+    labels: np.ndarray,
+    acts: np.ndarray,
+    n_inputs: int,
+    rng: np.random.Generator,
+    options: CollectOptions,
+) -> tuple:
+    """(rho, low, high, se, n_images, n_draws, n_ratings, ess, note) for one pair."""
+    ok = p.totals > 0
+    n_img, n_rat, n_draws = int(ok.sum()), int(p.totals.sum()), int(p.counts[ok].sum())
+    if n_img == 0:
+        return None, None, None, None, 0, 0, 0, 0.0, "no ratings yet"
+    column = acts[:, p.neuron].astype(np.float64)
+    sd = float(column.std())
+    if sd == 0.0:
+        return (None, None, None, None, n_img, n_draws, n_rat, 0.0,
+                "neuron is constant over the probing set: correlation undefined")
+    # Activations are known on the whole probing set, so they are z-scored over all of it.
+    a_z = (column[p.rows[ok]] - column.mean()) / sd
+    w = importance_weights(p.q[ok], n_inputs)
+    est = weighted_correlation(a_z, labels[ok], w, p.counts[ok])
+    if est.degenerate:
+        return (None, None, None, None, n_img, n_draws, n_rat, float(est.ess),
+                "all aggregated labels are equal: correlation undefined")
+    ci = correlation_interval(
+        a_z, labels[ok], w, p.counts[ok], rng, n_boot=options.n_boot, level=options.level
+    )
+    return (float(est.rho), float(ci.low), float(ci.high), float(ci.se), n_img, n_draws, n_rat,
+            float(est.ess), None)
+
+
+def _rank_methods(
+    aggregation: str, scores: dict[str, dict[int, float]], methods: set[str]
+) -> list[MethodScore]:
+    """Mean ± s.e.m. over neurons per method; Welch and paired t-tests against the best."""
+    stats = {}
+    for method in sorted(methods):
+        values = np.array(list(scores.get(method, {}).values()), dtype=np.float64)
+        mean = float(values.mean()) if values.size else None
+        sem = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else None
+        stats[method] = (mean, sem, values)
+    ordered = sorted(stats, key=lambda m: (stats[m][0] is None, -(stats[m][0] or 0.0), m))
+    best = ordered[0]
+    out = []
+    for rank, method in enumerate(ordered, start=1):
+        mean, sem, values = stats[method]
+        p_two = p_pair = None
+        shared = sorted(set(scores.get(best, {})) & set(scores.get(method, {})))
+        if method != best and values.size > 1 and stats[best][2].size > 1:
+            p_two = welch_t_test(stats[best][2], values).p_value
+        if method != best and len(shared) > 1:
+            p_pair = paired_t_test(
+                np.array([scores[best][n] for n in shared]),
+                np.array([scores[method][n] for n in shared]),
+            ).p_value
+        out.append(MethodScore(aggregation, method, mean, sem, int(values.size), rank,
+                               _f(p_two), _f(p_pair), len(shared) if method != best else 0))
+    return out
+
+
+def _f(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _kappa(table: RatingTable) -> float | None:
+    """Fleiss' kappa over images with at least two ratings."""
+    per_item: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for sid, v in zip(table.sample_ids.tolist(), table.values.tolist(), strict=True):
+        per_item[sid][int(v)] += 1
+    counts = np.array([c for c in per_item.values() if sum(c) >= 2], dtype=np.int64)
+    if counts.shape[0] < 2:
+        return None
+    return _f(float(fleiss_kappa(counts).kappa))
+
+
+def _workers(
+    table: RatingTable, posteriors: dict[int, float], hash_ids: bool
+) -> list[WorkerScore]:
+    agree: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for sid, worker, v in zip(table.sample_ids.tolist(), table.worker_ids,
+                              table.values.tolist(), strict=True):
+        post = posteriors.get(sid)
+        a = agree[worker]
+        a[0] += 1
+        if post is not None and math.isfinite(post):
+            a[1] += int(v == int(post >= 0.5))
+    out = []
+    for worker, (n, hits) in sorted(agree.items(), key=lambda kv: -kv[1][0]):
+        shown = pseudonym(worker) if hash_ids else worker
+        out.append(WorkerScore(shown, n, hits / n if n else None))
+    return out
+
+
+def pseudonym(worker_id: str) -> str:
+    """A stable pseudonym: worker ids are personal data (STYLE.md)."""
+    return "W" + hashlib.sha256(f"turkops|{worker_id}".encode()).hexdigest()[:12]
