@@ -15,6 +15,8 @@ from sqlalchemy import create_engine, text
 from turkops.config import Settings
 from turkops.wiring import Runtime, open_runtime
 
+pytest_plugins = ["tests.market_fixtures"]
+
 PG_URL = os.environ.get("TURKOPS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -40,7 +40,8 @@ class Runtime:
             self._gateway = build_gateway(self.settings)
         return self._gateway
 
-    def use_gateway(self, gateway: CrowdGateway) -> None:
+    def use_gateway(self, gateway: CrowdGateway | None) -> None:
+        """Inject a gateway (tests, other providers); None rebuilds it from settings."""
         self._gateway = gateway
 
     def close(self) -> None:

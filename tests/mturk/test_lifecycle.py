@@ -57,7 +57,7 @@ def test_full_cycle(mrt: Runtime, sampled: str, market: RunningMarketplace) -> N
     assert c["assignments"] == c["approved"] == 3 * c["hits"]
     assert c["ratings"] == 3 * c["items"]
     # Error-free workers answer from the truth: every rating equals the truth.
-    from tests.mturk.conftest import truth_for
+    from tests.market_fixtures import truth_for
 
     truth = truth_for(30)
     with mrt.transaction() as repo:

@@ -26,7 +26,7 @@ def train_hidden_units(
     for t in range(1, epochs + 1):
         h_pre = x @ w1 + b1
         h = np.maximum(h_pre, 0)
-        out = 1 / (1 + np.exp(-(h @ w2 + b2)))
+        out = 1 / (1 + np.exp(-np.clip(h @ w2 + b2, -50, 50)))
         g_out = (out - y) / n
         g_w2 = h.T @ g_out
         g_b2 = g_out.sum(0)
