@@ -240,9 +240,9 @@ def _translate(exc: ClientError, operation: str) -> ProviderError:
     if "uniquerequesttoken" in lowered.replace(" ", "") or "idempotency token" in lowered:
         match = _HIT_ID_IN_MESSAGE.search(message)
         return DuplicateRequestError(text, match.group(1) if match else None)
-    if code == "RequestError" and (
-        "status" in lowered and ("submitted" in lowered or "approved" in lowered)
-    ):
+    # MTurk's wording when an assignment/HIT is no longer in the state an operation needs
+    # (ApproveAssignment, RejectAssignment, UpdateHITReviewStatus API reference).
+    if code == "RequestError" and "can be called with a status of" in lowered:
         return NotActionableError(text)
     return ProviderError(text)
 

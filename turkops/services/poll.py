@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from turkops.db.locks import claim
 from turkops.db.models import Assignment, Hit, HitType, Rating
 from turkops.db.repository import Repository
 from turkops.domain import AssignmentStatus, InputError, StudyStatus
@@ -82,8 +83,11 @@ def poll_study(rt: Runtime, name: str, policy: ReviewPolicy | None = None) -> Po
                 ).all()
             )
         for hit_id in reviewable:
-            if hit_id in ours:
-                _review_hit(rt, study_id, ours[hit_id], hit_id, policy, result)
+            if hit_id not in ours:
+                continue
+            with claim(rt.engine, ours[hit_id]) as mine:
+                if mine:  # else another poller is reviewing it right now
+                    _review_hit(rt, study_id, ours[hit_id], hit_id, policy, result)
     with rt.transaction() as repo:
         statuses = repo.hit_counts(study_id)
         result.hits_total = sum(statuses.values())
@@ -125,7 +129,10 @@ def _review_hit(
         else:
             _decide(rt, study_id, ra, AssignmentStatus.APPROVED, policy.approve_feedback, result)
     if undecided == 0:
-        gateway.mark_reviewed(hit_id)
+        try:
+            gateway.mark_reviewed(hit_id)
+        except NotActionableError:
+            pass  # another poller moved it to Reviewing first
         with rt.transaction() as repo:
             hit = repo.session.get(Hit, hit_row_id)
             assert hit is not None

@@ -1,0 +1,5 @@
+"""python -m turkops: the CLI."""
+
+from turkops.cli import main
+
+main()
