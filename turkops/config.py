@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     )
     local_url: str = Field(LOCAL_URL, description="Where `endpoint=local` finds the marketplace.")
     aws_region: str = "us-east-1"
+    api_timeout_seconds: float = Field(60, gt=0, description="Read timeout of one API call.")
+    api_max_attempts: int = Field(10, ge=1, le=50, description="botocore attempts per call.")
     reward: Decimal = Field(Decimal("0.05"), description="USD per assignment (one task).")
     images_per_hit: int = Field(15, ge=1, le=100)
     raters: int = Field(3, ge=1, le=100, description="Assignments per HIT (raters per image).")

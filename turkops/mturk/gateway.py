@@ -260,9 +260,11 @@ def build_gateway(settings: Settings) -> MTurkGateway:
         region_name=settings.aws_region,
         endpoint_url=url,
         config=Config(
-            retries={"mode": "adaptive", "max_attempts": 10},
+            # Adaptive mode = standard retries (throttling, ServiceFault/5xx, dropped connections,
+            # timeouts) plus client-side rate limiting after throttling.
+            retries={"mode": "adaptive", "max_attempts": settings.api_max_attempts},
             connect_timeout=10,
-            read_timeout=60,
+            read_timeout=settings.api_timeout_seconds,
         ),
         **kwargs,
     )
