@@ -68,23 +68,48 @@ def build_study(folder: Path, n_inputs: int, n_pairs: int, seed: int) -> dict[st
         "neuron,method,concept\n"
         + "".join(f"{k // 2},{'AB'[k % 2]},{concepts[k]}\n" for k in range(n_pairs))
     )
-    np.savez(folder / "scores.npz", concepts=np.array(concepts),
-             probs=rng.uniform(size=(n_inputs, n_pairs)).astype(np.float32))
-    return {"inputs": folder / "inputs.csv", "acts": folder / "acts.npy",
-            "expl": folder / "expl.csv", "scores": folder / "scores.npz"}
+    np.savez(
+        folder / "scores.npz",
+        concepts=np.array(concepts),
+        probs=rng.uniform(size=(n_inputs, n_pairs)).astype(np.float32),
+    )
+    return {
+        "inputs": folder / "inputs.csv",
+        "acts": folder / "acts.npy",
+        "expl": folder / "expl.csv",
+        "scores": folder / "scores.npz",
+    }
 
 
-def run(pairs: int, per_pair: int, raters: int, n_inputs: int, database_url: str | None,
-        workdir: Path, seed: int = 0) -> LoadFigures:
+def run(
+    pairs: int,
+    per_pair: int,
+    raters: int,
+    n_inputs: int,
+    database_url: str | None,
+    workdir: Path,
+    seed: int = 0,
+) -> LoadFigures:
     files = build_study(workdir / "files", n_inputs, pairs, seed)
-    config = MarketplaceConfig(db_path=workdir / "market.sqlite", n_workers=200,
-                               error_rate=0.2, spammer_share=0.0, seed=seed,
-                               initial_balance=__import__("decimal").Decimal("100000"))
+    config = MarketplaceConfig(
+        db_path=workdir / "market.sqlite",
+        n_workers=200,
+        error_rate=0.2,
+        spammer_share=0.0,
+        seed=seed,
+        initial_balance=__import__("decimal").Decimal("100000"),
+    )
     with start_marketplace(config) as market:
         market.pause_workers()
-        rt = open_runtime(Settings(  # type: ignore[call-arg]
-            database_url=database_url or f"sqlite:///{workdir / 'turkops.sqlite'}",
-            data_dir=workdir / "data", endpoint="local", local_url=market.url, _env_file=None))
+        rt = open_runtime(
+            Settings(  # type: ignore[call-arg]
+                database_url=database_url or f"sqlite:///{workdir / 'turkops.sqlite'}",
+                data_dir=workdir / "data",
+                endpoint="local",
+                local_url=market.url,
+                _env_file=None,
+            )
+        )
         create_study(rt, "load", files["inputs"], files["acts"], files["expl"], files["scores"])
         sample_study(rt, "load", per_pair, SamplingStrategy.MG_IS, 0.2, seed)
         t0 = time.perf_counter()
@@ -102,10 +127,12 @@ def run(pairs: int, per_pair: int, raters: int, n_inputs: int, database_url: str
         hit_ids = [r[0] for r in market.ctx.store.query("SELECT hit_id FROM hits ORDER BY seq")]
         chosen = hit_ids[: max(1, hits // 100)]
         for hit_id in chosen:
-            n_items = market.ctx.store.query(
-                "SELECT question FROM hits WHERE hit_id=?", (hit_id,))[0][0].count('name="item_')
-            answer = build_answer_xml([("consent", "yes")]
-                                      + [(f"item_{k}", "0") for k in range(n_items)])
+            n_items = market.ctx.store.query("SELECT question FROM hits WHERE hit_id=?", (hit_id,))[
+                0
+            ][0].count('name="item_')
+            answer = build_answer_xml(
+                [("consent", "yes")] + [(f"item_{k}", "0") for k in range(n_items)]
+            )
             for _ in range(raters):
                 admin.submit_raw(market.ctx, {"hit_id": hit_id, "answer": answer})
         before = calls()
@@ -123,9 +150,19 @@ def run(pairs: int, per_pair: int, raters: int, n_inputs: int, database_url: str
             time.sleep(0.5)
         poll_s = time.perf_counter() - t0
         rt.close()
-    return LoadFigures(hits, hits * raters, round(launch_s, 1), round(hits / launch_s, 1),
-                       nothing, changed.hits_changed, one_pct, round(poll_s, 1), passes,
-                       round(rss_before, 1), round(_rss_mb(), 1))
+    return LoadFigures(
+        hits,
+        hits * raters,
+        round(launch_s, 1),
+        round(hits / launch_s, 1),
+        nothing,
+        changed.hits_changed,
+        one_pct,
+        round(poll_s, 1),
+        passes,
+        round(rss_before, 1),
+        round(_rss_mb(), 1),
+    )
 
 
 def main() -> None:
@@ -138,8 +175,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        figures = run(args.pairs, args.per_pair, args.raters, args.inputs, args.database_url,
-                      Path(tmp))
+        figures = run(
+            args.pairs, args.per_pair, args.raters, args.inputs, args.database_url, Path(tmp)
+        )
     print(json.dumps(asdict(figures), indent=2))
     if args.json:
         args.json.write_text(json.dumps(asdict(figures), indent=2))

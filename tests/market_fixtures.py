@@ -9,10 +9,10 @@ import pytest
 
 from tests.conftest import write_study_files
 from turkops.config import Settings
+from turkops.domain import SamplingStrategy
 from turkops.marketplace import MarketplaceConfig, RunningMarketplace, start_marketplace
 from turkops.services.sampling import sample_study
 from turkops.services.studies import create_study
-from turkops.domain import SamplingStrategy
 from turkops.wiring import Runtime, open_runtime
 
 CONCEPTS = ("red", "dog", "cat")
@@ -20,7 +20,9 @@ CONCEPTS = ("red", "dog", "cat")
 
 def truth_for(n_inputs: int) -> dict[tuple[str, str], bool]:
     return {
-        (f"img/{i}.png", c): (i + j) % 3 == 0 for i in range(n_inputs) for j, c in enumerate(CONCEPTS)
+        (f"img/{i}.png", c): (i + j) % 3 == 0
+        for i in range(n_inputs)
+        for j, c in enumerate(CONCEPTS)
     }
 
 
@@ -28,8 +30,12 @@ def truth_for(n_inputs: int) -> dict[tuple[str, str], bool]:
 def market(tmp_path: Path) -> Iterator[RunningMarketplace]:
     with start_marketplace(
         MarketplaceConfig(
-            db_path=tmp_path / "market.sqlite", n_workers=12, error_rate=0.0, spammer_share=0.0,
-            seed=1, truth=truth_for(30),
+            db_path=tmp_path / "market.sqlite",
+            n_workers=12,
+            error_rate=0.0,
+            spammer_share=0.0,
+            seed=1,
+            truth=truth_for(30),
         )
     ) as m:
         yield m
@@ -38,7 +44,10 @@ def market(tmp_path: Path) -> Iterator[RunningMarketplace]:
 @pytest.fixture
 def mrt(db_url: str, tmp_path: Path, market: RunningMarketplace) -> Iterator[Runtime]:
     settings = Settings(  # type: ignore[call-arg]
-        database_url=db_url, data_dir=tmp_path / "data", endpoint="local", local_url=market.url,
+        database_url=db_url,
+        data_dir=tmp_path / "data",
+        endpoint="local",
+        local_url=market.url,
         _env_file=None,
     )
     rt = open_runtime(settings)
@@ -49,7 +58,8 @@ def mrt(db_url: str, tmp_path: Path, market: RunningMarketplace) -> Iterator[Run
 @pytest.fixture
 def sampled(mrt: Runtime, tmp_path: Path) -> str:
     files = write_study_files(tmp_path / "files")
-    create_study(mrt, "s", files["inputs"], files["activations"], files["explanations"],
-                 files["scores"])
+    create_study(
+        mrt, "s", files["inputs"], files["activations"], files["explanations"], files["scores"]
+    )
     sample_study(mrt, "s", 20, SamplingStrategy.MG_IS, 0.2, seed=3)
     return "s"

@@ -117,7 +117,9 @@ def read_activations(path: Path, n_inputs: int) -> np.ndarray:
     if not isinstance(arr, np.ndarray):
         raise InputError(f"{path}: expected one .npy array, found an archive")
     if arr.ndim != 2:
-        raise InputError(f"{path}: expected a 2-D array (n_inputs, n_neurons), got shape {arr.shape}")
+        raise InputError(
+            f"{path}: expected a 2-D array (n_inputs, n_neurons), got shape {arr.shape}"
+        )
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise InputError(f"{path}: expected a float array, got dtype {arr.dtype}")
     if arr.shape[0] != n_inputs:
@@ -146,8 +148,10 @@ def read_explanations(path: Path, n_neurons: int) -> list[ExplanationRow]:
     seen: dict[tuple[int, str], int] = {}
     out: list[ExplanationRow] = []
     for line, row in rows:
-        raw_neuron, method, concept = row.get("neuron", ""), row.get("method", ""), row.get(
-            "concept", ""
+        raw_neuron, method, concept = (
+            row.get("neuron", ""),
+            row.get("method", ""),
+            row.get("concept", ""),
         )
         try:
             neuron = int(raw_neuron)

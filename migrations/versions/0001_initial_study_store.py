@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -20,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table(
         "studies",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -296,11 +295,9 @@ def upgrade() -> None:
     with op.batch_alter_table("ratings", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_ratings_hit_item_id"), ["hit_item_id"], unique=False)
 
-    
-
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table("ratings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ratings_hit_item_id"))
 
@@ -333,4 +330,3 @@ def downgrade() -> None:
     op.drop_table("array_files")
     op.drop_table("workers")
     op.drop_table("studies")
-    

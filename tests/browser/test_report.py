@@ -14,7 +14,9 @@ from turkops.services.poll import poll_study
 from turkops.wiring import Runtime
 
 
-def test_report_renders(browser: webdriver.Chrome, mrt: Runtime, sampled: str, tmp_path: Path) -> None:
+def test_report_renders(
+    browser: webdriver.Chrome, mrt: Runtime, sampled: str, tmp_path: Path
+) -> None:
     from turkops.report.html import build_report
 
     launch_study(mrt, sampled, LaunchOptions(raters=3))
@@ -41,6 +43,11 @@ def test_report_renders(browser: webdriver.Chrome, mrt: Runtime, sampled: str, t
         for t in thumbs
     )
     # Worker ids are pseudonymised in the report.
-    assert all(w.startswith("W") and len(w) == 13 for w in
-               [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table tr td:first-child")
-                if td.text.startswith("W") and td.text[1:].isalnum()])
+    assert all(
+        w.startswith("W") and len(w) == 13
+        for w in [
+            td.text
+            for td in browser.find_elements(By.CSS_SELECTOR, "table tr td:first-child")
+            if td.text.startswith("W") and td.text[1:].isalnum()
+        ]
+    )

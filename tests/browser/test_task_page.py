@@ -52,7 +52,9 @@ def test_fill_in_and_submit(
         assert a.valid and a.status == "Approved"
         values = dict(
             repo.session.execute(
-                select(HitItem.position, Rating.value).join(Rating, Rating.hit_item_id == HitItem.id)
+                select(HitItem.position, Rating.value).join(
+                    Rating, Rating.hit_item_id == HitItem.id
+                )
             ).all()
         )
     assert values == {k: int(k in chosen) for k in range(n_items)}

@@ -42,11 +42,17 @@ def test_study_create_list_show(
     monkeypatch.setenv("TURKOPS_DATABASE_URL", db_url)
     monkeypatch.setenv("TURKOPS_DATA_DIR", str(tmp_path / "data"))
     args = [
-        "study", "create", "cli1",
-        "--inputs", str(study_files["inputs"]),
-        "--activations", str(study_files["activations"]),
-        "--explanations", str(study_files["explanations"]),
-        "--concept-scores", str(study_files["scores"]),
+        "study",
+        "create",
+        "cli1",
+        "--inputs",
+        str(study_files["inputs"]),
+        "--activations",
+        str(study_files["activations"]),
+        "--explanations",
+        str(study_files["explanations"]),
+        "--concept-scores",
+        str(study_files["scores"]),
     ]
     created = runner.invoke(app, args)
     assert created.exit_code == 0, created.output

@@ -95,8 +95,11 @@ def _mutate(folder: Path, files: dict[str, Path], case: str) -> tuple[dict[str, 
         f["explanations"].write_text("neuron,method,concept\n0,A," + "x" * 201 + "\n")
         return f, r"explanations\.csv: line 2: column concept: 201 characters"
     if case == "probs_range":
-        np.savez(f["scores"], concepts=np.array(["red", "dog", "cat"]),
-                 probs=np.full((30, 3), 0.5) + np.eye(30, 3) * 0.7)
+        np.savez(
+            f["scores"],
+            concepts=np.array(["red", "dog", "cat"]),
+            probs=np.full((30, 3), 0.5) + np.eye(30, 3) * 0.7,
+        )
         return f, r"scores\.npz: probability 1\.2 outside \[0, 1\] at input row 0, concept 'red'"
     if case == "missing_column":
         f["inputs"].write_text("id,image\na,img/0.png\n")
@@ -111,15 +114,23 @@ def _mutate(folder: Path, files: dict[str, Path], case: str) -> tuple[dict[str, 
 
 
 BAD_CASES = [
-    "shape", "nan", "inf", "dup_id", "missing_image", "neuron_range", "empty_concept",
-    "long_concept", "probs_range", "missing_column", "bad_neuron", "unscored_concept",
+    "shape",
+    "nan",
+    "inf",
+    "dup_id",
+    "missing_image",
+    "neuron_range",
+    "empty_concept",
+    "long_concept",
+    "probs_range",
+    "missing_column",
+    "bad_neuron",
+    "unscored_concept",
 ]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
-def test_bad_input_is_refused_and_nothing_written(
-    rt: Runtime, tmp_path: Path, case: str
-) -> None:
+def test_bad_input_is_refused_and_nothing_written(rt: Runtime, tmp_path: Path, case: str) -> None:
     folder = tmp_path / f"bad_{case}"
     files, message = _mutate(folder, write_study_files(folder), case)
     before = _row_counts(rt)

@@ -7,7 +7,10 @@ from hypothesis import strategies as st
 
 from turkops.mturk.answers import parse_answer
 
-NS = "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/QuestionFormAnswers.xsd"
+NS = (
+    "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2005-10-01/"
+    "QuestionFormAnswers.xsd"
+)
 
 
 def xml(fields: dict[str, str]) -> str:

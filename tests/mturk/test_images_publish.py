@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import boto3
-from botocore.config import Config
 import pytest
+from botocore.config import Config
 from botocore.stub import ANY, Stubber
 
 from turkops.domain import InputError
@@ -16,14 +16,23 @@ from turkops.wiring import Runtime
 
 
 def test_publish_uploads_and_records_urls(rt: Runtime, study_files: dict[str, Path]) -> None:
-    create_study(rt, "s", study_files["inputs"], study_files["activations"],
-                 study_files["explanations"])
-    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="AKIDEXAMPLE",
-                      aws_secret_access_key="secret", config=Config(signature_version="s3v4"))
+    create_study(
+        rt, "s", study_files["inputs"], study_files["activations"], study_files["explanations"]
+    )
+    s3 = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+        config=Config(signature_version="s3v4"),
+    )
     with Stubber(s3) as stub:
         for i in range(30):
-            stub.add_response("put_object", {}, {"Bucket": "b", "Key": f"p/s/img/{i}.png",
-                                                 "Body": ANY, "ContentType": "image/png"})
+            stub.add_response(
+                "put_object",
+                {},
+                {"Bucket": "b", "Key": f"p/s/img/{i}.png", "Body": ANY, "ContentType": "image/png"},
+            )
         n = publish_images(rt, "s", "b", s3, prefix="p", expires_seconds=6 * 86400)
         stub.assert_no_pending_responses()
     assert n == 30
@@ -34,8 +43,11 @@ def test_publish_uploads_and_records_urls(rt: Runtime, study_files: dict[str, Pa
 
 
 @pytest.mark.parametrize("seconds", [3600, 8 * 86400])
-def test_publish_refuses_bad_expiry(rt: Runtime, study_files: dict[str, Path], seconds: int) -> None:
-    create_study(rt, "s", study_files["inputs"], study_files["activations"],
-                 study_files["explanations"])
+def test_publish_refuses_bad_expiry(
+    rt: Runtime, study_files: dict[str, Path], seconds: int
+) -> None:
+    create_study(
+        rt, "s", study_files["inputs"], study_files["activations"], study_files["explanations"]
+    )
     with pytest.raises(InputError, match="presigned"):
         publish_images(rt, "s", "b", object(), expires_seconds=seconds)

@@ -92,8 +92,11 @@ def test_launch_is_resumable_and_never_duplicates(
     # whether the HIT exists. botocore retries with the same UniqueRequestToken, the marketplace
     # answers "already processed", and the launcher adopts the existing HIT.
     market.pause_workers()
-    market.set_faults(FaultConfig(drop_every_n=2, drop_mode="after",
-                                  operations=frozenset({"CreateHITWithHITType"})))
+    market.set_faults(
+        FaultConfig(
+            drop_every_n=2, drop_mode="after", operations=frozenset({"CreateHITWithHITType"})
+        )
+    )
     result = launch_study(mrt, sampled, LaunchOptions(raters=2))
     market.set_faults(FaultConfig())
     assert result.adopted > 0 and result.created + result.adopted == result.plan.hits

@@ -19,15 +19,19 @@ from turkops.mturk.questions import TaskImage, html_question, render_task_html
 @pytest.fixture
 def client():  # type: ignore[no-untyped-def]
     return boto3.client(
-        "mturk", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y",
+        "mturk",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
         endpoint_url="https://mturk-requester.us-east-1.amazonaws.com",
     )
 
 
 def test_hit_type_with_paper_qualifications(client) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    spec = HitTypeSpec("t", "d", "k", Decimal("0.05"), 600, 259200,
-                       qualification_requirements(settings))
+    spec = HitTypeSpec(
+        "t", "d", "k", Decimal("0.05"), 600, 259200, qualification_requirements(settings)
+    )
     with Stubber(client) as stub:
         stub.add_response(
             "create_hit_type",
@@ -40,15 +44,24 @@ def test_hit_type_with_paper_qualifications(client) -> None:  # type: ignore[no-
                 "Keywords": "k",
                 "Description": "d",
                 "QualificationRequirements": [
-                    {"QualificationTypeId": "00000000000000000071", "Comparator": "EqualTo",
-                     "LocaleValues": [{"Country": "US"}],
-                     "ActionsGuarded": "DiscoverPreviewAndAccept"},
-                    {"QualificationTypeId": "00000000000000000040",
-                     "Comparator": "GreaterThanOrEqualTo", "IntegerValues": [10000],
-                     "ActionsGuarded": "DiscoverPreviewAndAccept"},
-                    {"QualificationTypeId": "000000000000000000L0",
-                     "Comparator": "GreaterThanOrEqualTo", "IntegerValues": [98],
-                     "ActionsGuarded": "DiscoverPreviewAndAccept"},
+                    {
+                        "QualificationTypeId": "00000000000000000071",
+                        "Comparator": "EqualTo",
+                        "LocaleValues": [{"Country": "US"}],
+                        "ActionsGuarded": "DiscoverPreviewAndAccept",
+                    },
+                    {
+                        "QualificationTypeId": "00000000000000000040",
+                        "Comparator": "GreaterThanOrEqualTo",
+                        "IntegerValues": [10000],
+                        "ActionsGuarded": "DiscoverPreviewAndAccept",
+                    },
+                    {
+                        "QualificationTypeId": "000000000000000000L0",
+                        "Comparator": "GreaterThanOrEqualTo",
+                        "IntegerValues": [98],
+                        "ActionsGuarded": "DiscoverPreviewAndAccept",
+                    },
                 ],
             },
         )
@@ -61,15 +74,27 @@ def test_create_hit_carries_token_and_html_question(client) -> None:  # type: ig
         stub.add_response(
             "create_hit_with_hit_type",
             {"HIT": {"HITId": "H1", "HITStatus": "Assignable", "MaxAssignments": 3}},
-            {"HITTypeId": "HT1", "MaxAssignments": 3, "LifetimeInSeconds": 3600,
-             "Question": question, "RequesterAnnotation": "tok", "UniqueRequestToken": "tok"},
+            {
+                "HITTypeId": "HT1",
+                "MaxAssignments": 3,
+                "LifetimeInSeconds": 3600,
+                "Question": question,
+                "RequesterAnnotation": "tok",
+                "UniqueRequestToken": "tok",
+            },
         )
         stub.add_client_error(
-            "create_hit_with_hit_type", service_error_code="RequestError",
+            "create_hit_with_hit_type",
+            service_error_code="RequestError",
             service_message='The idempotency token "tok" has already been processed.',
-            expected_params={"HITTypeId": "HT1", "MaxAssignments": 3, "LifetimeInSeconds": 3600,
-                             "Question": ANY, "RequesterAnnotation": "tok",
-                             "UniqueRequestToken": "tok"},
+            expected_params={
+                "HITTypeId": "HT1",
+                "MaxAssignments": 3,
+                "LifetimeInSeconds": 3600,
+                "Question": ANY,
+                "RequesterAnnotation": "tok",
+                "UniqueRequestToken": "tok",
+            },
         )
         gw = MTurkGateway(client)
         assert gw.create_hit("HT1", question, 3, 3600, "tok").hit_id == "H1"

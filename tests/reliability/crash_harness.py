@@ -33,14 +33,24 @@ class CrashLog:
 
 
 def run_with_random_kills(
-    args: list[str], env: dict[str, str], rng: random.Random, log: CrashLog, phase: str,
-    ok_codes: tuple[int, ...], max_delay: float, max_runs: int = 60,
+    args: list[str],
+    env: dict[str, str],
+    rng: random.Random,
+    log: CrashLog,
+    phase: str,
+    ok_codes: tuple[int, ...],
+    max_delay: float,
+    max_runs: int = 60,
 ) -> int:
     """Start the command repeatedly, killing it after a random delay, until a run ends by itself
     with an accepted exit code; returns that code."""
     for _ in range(max_runs):
-        proc = subprocess.Popen([sys.executable, "-m", "turkops", *args], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "turkops", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         log.runs += 1
         delay = rng.uniform(0.0, max_delay)
         try:
@@ -90,8 +100,13 @@ def check_invariants(rt: Runtime, market: RunningMarketplace, name: str) -> dict
         hits = repo.session.scalars(select(Hit).where(Hit.study_id == study.id)).all()
         local_hit_ids = [h.hit_id for h in hits]
         assignments = repo.session.execute(
-            select(Assignment.assignment_id, Assignment.status, Assignment.paid, Assignment.valid,
-                   Assignment.hit_row_id)
+            select(
+                Assignment.assignment_id,
+                Assignment.status,
+                Assignment.paid,
+                Assignment.valid,
+                Assignment.hit_row_id,
+            )
         ).all()
         ratings = repo.session.scalar(select(func.count(Rating.id))) or 0
         items_per_hit = dict(
@@ -120,30 +135,42 @@ def check_invariants(rt: Runtime, market: RunningMarketplace, name: str) -> dict
     # The event log explains every HIT and every assignment state change.
     entities = {(k, e) for k, e in events}
     for hit_id in local_hit_ids:
-        assert (("hit.created", f"hit:{hit_id}") in entities
-                or ("hit.adopted", f"hit:{hit_id}") in entities)
+        assert ("hit.created", f"hit:{hit_id}") in entities or (
+            "hit.adopted",
+            f"hit:{hit_id}",
+        ) in entities
     for aid, status, *_ in assignments:
         assert ("assignment.ingested", f"assignment:{aid}") in entities
         if status == "Approved":
-            assert (("assignment.approved", f"assignment:{aid}") in entities
-                    or ("assignment.changed_remotely", f"assignment:{aid}") in entities
-                    or any(k == "assignment.ingested" and e == f"assignment:{aid}"
-                           for k, e in events))
+            assert (
+                ("assignment.approved", f"assignment:{aid}") in entities
+                or ("assignment.changed_remotely", f"assignment:{aid}") in entities
+                or any(k == "assignment.ingested" and e == f"assignment:{aid}" for k, e in events)
+            )
     approvals = [e for k, e in events if k == "assignment.approved"]
     assert len(approvals) == len(set(approvals)), "an assignment was approved twice"
     return {"hits": len(local_hit_ids), "assignments": len(local_ids), "ratings": ratings}
 
 
-def crash_cycle(rt: Runtime, market: RunningMarketplace, name: str, seed: int,
-                log: CrashLog, raters: int = 2) -> dict[str, int]:
+def crash_cycle(
+    rt: Runtime, market: RunningMarketplace, name: str, seed: int, log: CrashLog, raters: int = 2
+) -> dict[str, int]:
     rng = random.Random(seed)
     env = subprocess_env(rt, market)
-    run_with_random_kills(["launch", name, "--raters", str(raters)], env, rng, log, "launch",
-                          ok_codes=(0,), max_delay=2.5)
+    run_with_random_kills(
+        ["launch", name, "--raters", str(raters)],
+        env,
+        rng,
+        log,
+        "launch",
+        ok_codes=(0,),
+        max_delay=2.5,
+    )
     deadline = time.monotonic() + 120
     while True:
-        code = run_with_random_kills(["poll", name], env, rng, log, "poll", ok_codes=(0, 10),
-                                     max_delay=2.0)
+        code = run_with_random_kills(
+            ["poll", name], env, rng, log, "poll", ok_codes=(0, 10), max_delay=2.0
+        )
         if code == 0:
             break
         assert time.monotonic() < deadline

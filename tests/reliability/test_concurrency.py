@@ -17,15 +17,20 @@ def test_two_pollers(mrt: Runtime, sampled: str, market: RunningMarketplace) -> 
     result = launch_study(mrt, sampled, LaunchOptions(raters=3))
     expected = 3 * result.plan.hits
     deadline = time.monotonic() + 30
-    while market.ctx.store.query(
-        "SELECT COUNT(*) FROM assignments WHERE status='Submitted'"
-    )[0][0] < expected:
+    while (
+        market.ctx.store.query("SELECT COUNT(*) FROM assignments WHERE status='Submitted'")[0][0]
+        < expected
+    ):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     env = subprocess_env(mrt, market)
     procs = [
-        subprocess.Popen([sys.executable, "-m", "turkops", "poll", sampled], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-m", "turkops", "poll", sampled],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(2)
     ]
     outs = [p.communicate(timeout=120) for p in procs]

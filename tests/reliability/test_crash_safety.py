@@ -10,7 +10,9 @@ from turkops.wiring import Runtime
 
 
 @pytest.mark.parametrize("seed", [11, 12])
-def test_kill_and_restart(mrt: Runtime, sampled: str, market: RunningMarketplace, seed: int) -> None:
+def test_kill_and_restart(
+    mrt: Runtime, sampled: str, market: RunningMarketplace, seed: int
+) -> None:
     # Slow calls a little so kills land inside the launch and poll loops, not only at start-up.
     market.set_faults(FaultConfig(delay_seconds=0.01))
     log = CrashLog()

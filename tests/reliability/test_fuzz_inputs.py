@@ -20,9 +20,11 @@ from turkops.domain import InputError
 from turkops.services.studies import create_study
 from turkops.wiring import open_runtime
 
-FUZZ = settings(max_examples=40, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                       HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 cells = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
 csv_text = st.one_of(
@@ -37,14 +39,18 @@ def _baseline(folder: Path, n: int = 4) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         Image.new("RGB", (4, 4)).save(folder / f"{i}.png")
-    (folder / "inputs.csv").write_text("input_id,image\n" + "".join(f"i{i},{i}.png\n"
-                                                                   for i in range(n)))
+    (folder / "inputs.csv").write_text(
+        "input_id,image\n" + "".join(f"i{i},{i}.png\n" for i in range(n))
+    )
     np.save(folder / "acts.npy", np.arange(n * 3, dtype=np.float32).reshape(n, 3))
     (folder / "expl.csv").write_text("neuron,method,concept\n0,A,dog\n1,B,cat\n")
-    np.savez(folder / "scores.npz", concepts=np.array(["dog", "cat"]),
-             probs=np.full((n, 2), 0.5))
-    return {"inputs": folder / "inputs.csv", "acts": folder / "acts.npy",
-            "expl": folder / "expl.csv", "scores": folder / "scores.npz"}
+    np.savez(folder / "scores.npz", concepts=np.array(["dog", "cat"]), probs=np.full((n, 2), 0.5))
+    return {
+        "inputs": folder / "inputs.csv",
+        "acts": folder / "acts.npy",
+        "expl": folder / "expl.csv",
+        "scores": folder / "scores.npz",
+    }
 
 
 def _check(mutate) -> None:  # type: ignore[no-untyped-def]
@@ -52,24 +58,36 @@ def _check(mutate) -> None:  # type: ignore[no-untyped-def]
     try:
         files = _baseline(work / "f")
         mutate(files)
-        rt = open_runtime(Settings(database_url=f"sqlite:///{work / 'db.sqlite'}",  # type: ignore[call-arg]
-                                   data_dir=work / "data", _env_file=None))
+        rt = open_runtime(
+            Settings(
+                database_url=f"sqlite:///{work / 'db.sqlite'}",  # type: ignore[call-arg]
+                data_dir=work / "data",
+                _env_file=None,
+            )
+        )
         try:
             try:
-                create_study(rt, "fz", files["inputs"], files["acts"], files["expl"],
-                             files["scores"])
+                create_study(
+                    rt, "fz", files["inputs"], files["acts"], files["expl"], files["scores"]
+                )
                 accepted = True
             except InputError as exc:
                 accepted = False
                 message = str(exc)
                 assert message and "\n" not in message and "Traceback" not in message
             with rt.transaction() as repo:
-                n = {m.__tablename__: repo.session.scalar(select(func.count()).select_from(m))
-                     for m in (Study, Input, Pair, Explanation, ArrayFile, Event)}
+                n = {
+                    m.__tablename__: repo.session.scalar(select(func.count()).select_from(m))
+                    for m in (Study, Input, Pair, Explanation, ArrayFile, Event)
+                }
             if not accepted:
                 assert set(n.values()) == {0}, n
                 assert not (work / "data" / "fz").exists()
-                assert not any((work / "data").glob(".fz.staging-*")) if (work / "data").exists() else True
+                assert (
+                    not any((work / "data").glob(".fz.staging-*"))
+                    if (work / "data").exists()
+                    else True
+                )
             else:
                 assert n["studies"] == 1 and n["inputs"] == 4
         finally:
@@ -92,8 +110,9 @@ def test_fuzz_explanations_csv(text: str) -> None:
 
 arrays = st.one_of(
     st.tuples(st.integers(0, 6), st.integers(0, 5)).flatmap(
-        lambda shape: st.sampled_from(["float32", "float64", "int64", "bool", "complex64",
-                                       "U3"]).map(lambda dt: (shape, dt))
+        lambda shape: st.sampled_from(
+            ["float32", "float64", "int64", "bool", "complex64", "U3"]
+        ).map(lambda dt: (shape, dt))
     ),
 )
 

@@ -114,11 +114,11 @@ def test_timeouts_fail_cleanly_then_recover(
     mrt: Runtime, sampled: str, market: RunningMarketplace
 ) -> None:
     launch_study(mrt, sampled, LaunchOptions(raters=2))
-    mrt.settings = mrt.settings.model_copy(update={"api_timeout_seconds": 0.3,
-                                                   "api_max_attempts": 2})
+    mrt.settings = mrt.settings.model_copy(
+        update={"api_timeout_seconds": 0.3, "api_max_attempts": 2}
+    )
     mrt.use_gateway(None)
-    market.set_faults(FaultConfig(delay_seconds=1.0,
-                                  operations=frozenset({"ListReviewableHITs"})))
+    market.set_faults(FaultConfig(delay_seconds=1.0, operations=frozenset({"ListReviewableHITs"})))
     with pytest.raises(ProviderError, match="ListReviewableHITs|list_reviewable_hits"):
         poll_study(mrt, sampled)
     market.set_faults(FaultConfig())

@@ -13,15 +13,21 @@ from typer.testing import CliRunner
 from tests.conftest import write_study_files
 from turkops.cli import app
 from turkops.db.models import Assignment, Event, Hit
-from turkops.marketplace import FaultConfig, MarketplaceConfig, RunningMarketplace
-from turkops.marketplace import start_marketplace
+from turkops.marketplace import (
+    FaultConfig,
+    MarketplaceConfig,
+    RunningMarketplace,
+    start_marketplace,
+)
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETKEY42"
 EVIL = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
 
 
 def test_credentials_never_appear(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, market: RunningMarketplace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    market: RunningMarketplace,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A full study with real-looking credentials in the environment (explicit-URL endpoint,
@@ -35,7 +41,8 @@ def test_credentials_never_appear(
     monkeypatch.setenv("TURKOPS_ENDPOINT", market.url)
     monkeypatch.setenv("TURKOPS_API_MAX_ATTEMPTS", "2")
     files = write_study_files(
-        tmp_path / "f", explanations=f"neuron,method,concept\n0,A,red\n1,B,{EVIL}\n",
+        tmp_path / "f",
+        explanations=f"neuron,method,concept\n0,A,red\n1,B,{EVIL}\n",
         concepts=("red", EVIL),
     )
     runner = CliRunner()
@@ -46,9 +53,22 @@ def test_credentials_never_appear(
         outputs.append(res.output + (str(res.exception) if res.exception else ""))
         return res.exit_code
 
-    assert run("study", "create", "sec", "--inputs", str(files["inputs"]), "--activations",
-               str(files["activations"]), "--explanations", str(files["explanations"]),
-               "--concept-scores", str(files["scores"])) == 0
+    assert (
+        run(
+            "study",
+            "create",
+            "sec",
+            "--inputs",
+            str(files["inputs"]),
+            "--activations",
+            str(files["activations"]),
+            "--explanations",
+            str(files["explanations"]),
+            "--concept-scores",
+            str(files["scores"]),
+        )
+        == 0
+    )
     assert run("sample", "sec", "--per-pair", "15") == 0
     # Images are local files and the endpoint is not `local`: a clear refusal, no secret.
     assert run("launch", "sec") == 2

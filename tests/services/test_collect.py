@@ -83,16 +83,36 @@ def test_json_schema_via_cli(
     monkeypatch.setenv("TURKOPS_DATABASE_URL", mrt.settings.database_url)
     monkeypatch.setenv("TURKOPS_DATA_DIR", str(mrt.settings.data_dir))
     out = tmp_path / "scores.json"
-    res = CliRunner().invoke(app, ["collect", sampled, "--format", "json", "--out", str(out),
-                                   "--aggregation", "all", "--eta", "auto", "--bootstrap", "50"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "collect",
+            sampled,
+            "--format",
+            "json",
+            "--out",
+            str(out),
+            "--aggregation",
+            "all",
+            "--eta",
+            "auto",
+            "--bootstrap",
+            "50",
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
     assert data["schema_version"] == 1 and data["study"] == sampled
     assert set(data["aggregations"]) == {a.value for a in Aggregation}
     assert data["eta_source"].startswith("EM")
     for rec in data["pairs"]:
-        for key, kind in [("neuron", int), ("method", str), ("concept", str),
-                          ("n_images", int), ("n_ratings", int)]:
+        for key, kind in [
+            ("neuron", int),
+            ("method", str),
+            ("concept", str),
+            ("n_images", int),
+            ("n_ratings", int),
+        ]:
             assert isinstance(rec[key], kind), key
         for key in ("correlation", "ci_low", "ci_high"):
             assert rec[key] is None or isinstance(rec[key], float)
@@ -104,7 +124,9 @@ def test_json_schema_via_cli(
     assert table.exit_code == 0 and "methods (bragg-model)" in table.output
 
 
-def test_no_ratings_is_a_clear_error(mrt: Runtime, sampled: str, market: RunningMarketplace) -> None:
+def test_no_ratings_is_a_clear_error(
+    mrt: Runtime, sampled: str, market: RunningMarketplace
+) -> None:
     market.pause_workers()
     launch_study(mrt, sampled, LaunchOptions(raters=3))
     poll_study(mrt, sampled)
@@ -121,25 +143,35 @@ def _market_runtime(mrt: Runtime, market: RunningMarketplace) -> Runtime:
 def test_degenerate_pairs_are_null_not_nan(mrt: Runtime, sampled: str, tmp_path: Path) -> None:
     """Raters who never tick anything: every aggregated label of a pair is equal."""
     never = {k: False for k in truth_for(30)}
-    config = MarketplaceConfig(db_path=tmp_path / "never.sqlite", error_rate=0.0,
-                               spammer_share=0.0, truth=never, seed=2)
+    config = MarketplaceConfig(
+        db_path=tmp_path / "never.sqlite", error_rate=0.0, spammer_share=0.0, truth=never, seed=2
+    )
     with start_marketplace(config) as m:
         run_to_completion(_market_runtime(mrt, m), sampled, raters=1)
-        result = collect_study(mrt, sampled, CollectOptions(aggregations=(Aggregation.MAJORITY,),
-                                                            n_boot=50))
+        result = collect_study(
+            mrt, sampled, CollectOptions(aggregations=(Aggregation.MAJORITY,), n_boot=50)
+        )
     assert all(p.correlation is None and p.note and "equal" in p.note for p in result.pairs)
     assert all(m.mean is None for m in result.methods)
     assert json.dumps(result.to_json(), allow_nan=False)
 
 
 def test_partial_study_is_reported(mrt: Runtime, sampled: str, tmp_path: Path) -> None:
-    config = MarketplaceConfig(db_path=tmp_path / "slow.sqlite", error_rate=0.0,
-                               spammer_share=0.0, truth=truth_for(30), seed=3, pace_seconds=3.0)
+    config = MarketplaceConfig(
+        db_path=tmp_path / "slow.sqlite",
+        error_rate=0.0,
+        spammer_share=0.0,
+        truth=truth_for(30),
+        seed=3,
+        pace_seconds=3.0,
+    )
     with start_marketplace(config) as m:
         rt = _market_runtime(mrt, m)
         launch_study(rt, sampled, LaunchOptions(raters=1))
         deadline = time.monotonic() + 20
-        while m.ctx.store.query("SELECT COUNT(*) FROM assignments WHERE status='Submitted'")[0][0] < 1:
+        while (
+            m.ctx.store.query("SELECT COUNT(*) FROM assignments WHERE status='Submitted'")[0][0] < 1
+        ):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         expire_study(rt, sampled)
@@ -158,8 +190,9 @@ def test_one_neuron_method_has_no_sem(mrt: Runtime, tmp_path: Path) -> None:
     from turkops.services.studies import create_study
 
     files = write_study_files(tmp_path / "one", explanations="neuron,method,concept\n0,A,red\n")
-    create_study(mrt, "one", files["inputs"], files["activations"], files["explanations"],
-                 files["scores"])
+    create_study(
+        mrt, "one", files["inputs"], files["activations"], files["explanations"], files["scores"]
+    )
     sample_study(mrt, "one", 20, SamplingStrategy.UNIFORM, seed=1)
     run_to_completion(mrt, "one")
     result = collect_study(mrt, "one", CollectOptions(n_boot=50))

@@ -18,7 +18,7 @@ class _TurkopsGroup(TyperGroup):
     Typer's CliRunner sees the same exit code a shell would.
     """
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except TurkopsError as exc:

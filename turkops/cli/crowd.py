@@ -43,20 +43,35 @@ def parse_duration(text: str) -> float:
 @app.command()
 def sample(
     study: str = typer.Argument(..., help="Study name."),
-    per_pair: int = typer.Option(180, "--per-pair", help="i.i.d. draws per (neuron, concept) "
-                                 "pair; an image drawn twice is shown once, weighted by 2."),
+    per_pair: int = typer.Option(
+        180,
+        "--per-pair",
+        help="i.i.d. draws per (neuron, concept) "
+        "pair; an image drawn twice is shown once, weighted by 2.",
+    ),
     strategy: SamplingStrategy = typer.Option(
-        SamplingStrategy.MG_IS, "--strategy",
-        help="mg-is: model-guided (needs concept scores); ag-is: activation-guided; uniform."),
-    gamma: float = typer.Option(0.2, "--gamma", help="Share of the uniform distribution mixed "
-                                "into the proposal, so every image can be drawn."),
+        SamplingStrategy.MG_IS,
+        "--strategy",
+        help="mg-is: model-guided (needs concept scores); ag-is: activation-guided; uniform.",
+    ),
+    gamma: float = typer.Option(
+        0.2,
+        "--gamma",
+        help="Share of the uniform distribution mixed "
+        "into the proposal, so every image can be drawn.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Same seed, same sample."),
 ) -> None:
     """Draw the images raters will see for every pair (importance sampling) and store them."""
     with runtime() as rt, progress_bar() as bar:
         task = bar.add_task("sampling pairs", total=None)
         summary = sample_study(
-            rt, study, per_pair, strategy, gamma, seed,
+            rt,
+            study,
+            per_pair,
+            strategy,
+            gamma,
+            seed,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     console.print(
@@ -68,16 +83,24 @@ def sample(
 @app.command()
 def launch(
     study: str = typer.Argument(..., help="Study name."),
-    raters: int = typer.Option(3, "--raters", help="Assignments per HIT (raters per image); "
-                               "below 10 avoids MTurk's extra 20% fee."),
+    raters: int = typer.Option(
+        3,
+        "--raters",
+        help="Assignments per HIT (raters per image); below 10 avoids MTurk's extra 20% fee.",
+    ),
     images_per_hit: int = typer.Option(15, "--images-per-hit", help="Images per task page."),
     reward: str = typer.Option("0.05", "--reward", help="USD per assignment."),
-    max_cost: str | None = typer.Option(None, "--max-cost", help="Refuse if the total "
-                                        "(rewards + MTurk fees) exceeds this many USD."),
-    base_url: str | None = typer.Option(None, "--base-url", help="Where you host the images: "
-                                        "URL = base-url + '/' + the image path of inputs.csv."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and cost; create "
-                                 "nothing."),
+    max_cost: str | None = typer.Option(
+        None, "--max-cost", help="Refuse if the total (rewards + MTurk fees) exceeds this many USD."
+    ),
+    base_url: str | None = typer.Option(
+        None,
+        "--base-url",
+        help="Where you host the images: URL = base-url + '/' + the image path of inputs.csv.",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan and cost; create nothing."
+    ),
 ) -> None:
     """Create the study's HITs (resumable: a re-run never creates a HIT twice)."""
     options = LaunchOptions(
@@ -91,26 +114,32 @@ def launch(
     with runtime() as rt, progress_bar() as bar:
         task = bar.add_task("creating HITs", total=None, visible=not dry_run)
         result = launch_study(
-            rt, study, options,
+            rt,
+            study,
+            options,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     p = result.plan
     table = Table("HITs", "assignments", "rewards", "MTurk fees", "total", title="launch plan")
-    table.add_row(str(p.hits), str(p.assignments), f"${p.rewards:.2f}", f"${p.fees:.2f}",
-                  f"${p.total:.2f}")
+    table.add_row(
+        str(p.hits), str(p.assignments), f"${p.rewards:.2f}", f"${p.fees:.2f}", f"${p.total:.2f}"
+    )
     console.print(table)
     if p.many_assignments_surcharge:
         console.print("note: 10 or more raters per HIT adds MTurk's extra 20% fee")
     if result.dry_run:
         console.print("dry run: nothing was created")
     else:
-        console.print(f"created {result.created} HITs, adopted {result.adopted} from an earlier "
-                      f"run, {result.already} already existed")
+        console.print(
+            f"created {result.created} HITs, adopted {result.adopted} from an earlier "
+            f"run, {result.already} already existed"
+        )
 
 
 def _policy(approve: bool, reject_invalid: bool, reject_feedback: str | None) -> ReviewPolicy:
-    return ReviewPolicy(approve=approve, reject_invalid=reject_invalid,
-                        reject_feedback=reject_feedback or "")
+    return ReviewPolicy(
+        approve=approve, reject_invalid=reject_invalid, reject_feedback=reject_feedback or ""
+    )
 
 
 def _print_pass(r: PollResult) -> None:
@@ -124,12 +153,17 @@ def _print_pass(r: PollResult) -> None:
 @app.command()
 def poll(
     study: str = typer.Argument(..., help="Study name."),
-    approve: bool = typer.Option(True, "--approve/--no-approve", help="Approve (pay) submitted "
-                                 "work."),
-    reject_invalid: bool = typer.Option(False, "--reject-invalid", help="Reject malformed or "
-                                        "unconsented answers instead of approving them."),
-    reject_feedback: str | None = typer.Option(None, "--reject-feedback", help="Message to "
-                                               "workers whose work is rejected (required)."),
+    approve: bool = typer.Option(
+        True, "--approve/--no-approve", help="Approve (pay) submitted work."
+    ),
+    reject_invalid: bool = typer.Option(
+        False,
+        "--reject-invalid",
+        help="Reject malformed or unconsented answers instead of approving them.",
+    ),
+    reject_feedback: str | None = typer.Option(
+        None, "--reject-feedback", help="Message to workers whose work is rejected (required)."
+    ),
 ) -> None:
     """One polling pass, for cron. Exit 0 = study complete, 10 = still running, other = error."""
     with runtime() as rt:
@@ -143,17 +177,24 @@ def monitor(
     study: str = typer.Argument(..., help="Study name."),
     every: str = typer.Option("5m", "--every", help="Interval between passes: 30s, 5m, 1h."),
     approve: bool = typer.Option(True, "--approve/--no-approve", help="Approve submitted work."),
-    reject_invalid: bool = typer.Option(False, "--reject-invalid", help="Reject malformed "
-                                        "answers."),
-    reject_feedback: str | None = typer.Option(None, "--reject-feedback", help="Message to "
-                                               "rejected workers."),
+    reject_invalid: bool = typer.Option(
+        False, "--reject-invalid", help="Reject malformed answers."
+    ),
+    reject_feedback: str | None = typer.Option(
+        None, "--reject-feedback", help="Message to rejected workers."
+    ),
 ) -> None:
     """Poll on a schedule until the study completes (stops cleanly on SIGTERM / Ctrl-C)."""
     from turkops.scheduler import monitor_study
 
     with runtime() as rt:
-        last = monitor_study(rt, study, parse_duration(every),
-                             _policy(approve, reject_invalid, reject_feedback), on_pass=_print_pass)
+        last = monitor_study(
+            rt,
+            study,
+            parse_duration(every),
+            _policy(approve, reject_invalid, reject_feedback),
+            on_pass=_print_pass,
+        )
     raise typer.Exit(EXIT_COMPLETE if last is not None and last.complete else EXIT_RUNNING)
 
 
@@ -164,10 +205,13 @@ def status(study: str = typer.Argument(..., help="Study name.")) -> None:
         r = study_status(rt, study)
     table = Table(show_header=False, title=f"study {r.name} ({r.status})")
     table.add_row("HITs", ", ".join(f"{k} {v}" for k, v in sorted(r.hits.items())) or "none")
-    table.add_row("assignments", ", ".join(f"{k} {v}" for k, v in sorted(r.assignments.items()))
-                  or "none")
-    table.add_row("received", f"{sum(r.assignments.values())}/{r.expected_assignments} "
-                  f"({r.submitted_share:.0%})")
+    table.add_row(
+        "assignments", ", ".join(f"{k} {v}" for k, v in sorted(r.assignments.items())) or "none"
+    )
+    table.add_row(
+        "received",
+        f"{sum(r.assignments.values())}/{r.expected_assignments} ({r.submitted_share:.0%})",
+    )
     table.add_row("paid", f"${r.paid:.2f}")
     table.add_row("committed", f"${r.committed:.2f}")
     console.print(table)
@@ -190,8 +234,11 @@ def images_publish(
     study: str = typer.Argument(..., help="Study name."),
     bucket: str = typer.Option(..., "--bucket", help="S3 bucket to upload to."),
     prefix: str = typer.Option("turkops", "--prefix", help="Key prefix inside the bucket."),
-    expires_days: float = typer.Option(7.0, "--expires-days", help="Lifetime of the presigned "
-                                       "URLs (at most 7 days; must exceed the HIT lifetime)."),
+    expires_days: float = typer.Option(
+        7.0,
+        "--expires-days",
+        help="Lifetime of the presigned URLs (at most 7 days; must exceed the HIT lifetime).",
+    ),
 ) -> None:
     """Upload local images to S3 and use presigned URLs in the task pages (AWS credentials from
     boto3's usual chain)."""
@@ -203,10 +250,14 @@ def images_publish(
     with runtime() as rt, progress_bar() as bar:
         task = bar.add_task("uploading images", total=None)
         n = publish_images(
-            rt, study, bucket,
-            boto3.client("s3", region_name=rt.settings.aws_region,
-                         config=Config(signature_version="s3v4")),  # v2 URLs are deprecated
-            prefix=prefix, expires_seconds=int(expires_days * 86400),
+            rt,
+            study,
+            bucket,
+            boto3.client(
+                "s3", region_name=rt.settings.aws_region, config=Config(signature_version="s3v4")
+            ),  # v2 URLs are deprecated
+            prefix=prefix,
+            expires_seconds=int(expires_days * 86400),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     console.print(f"published {n} images to s3://{bucket}/{prefix}")

@@ -34,7 +34,11 @@ class OutputFormat(StrEnum):
 
 
 def collect_options(
-    aggregation: AggregationChoice, eta: str, beta: float, n_boot: int, seed: int,
+    aggregation: AggregationChoice,
+    eta: str,
+    beta: float,
+    n_boot: int,
+    seed: int,
     hash_workers: bool,
 ) -> CollectOptions:
     if aggregation == AggregationChoice.ALL:
@@ -54,13 +58,23 @@ def collect_options(
         raise InputError("--beta must lie in (0, 1)")
     if n_boot < 2:
         raise InputError("--bootstrap must be at least 2")
-    return CollectOptions(aggregations=aggs, eta=eta_value, beta=beta, n_boot=n_boot, seed=seed,
-                          hash_workers=hash_workers)
+    return CollectOptions(
+        aggregations=aggs,
+        eta=eta_value,
+        beta=beta,
+        n_boot=n_boot,
+        seed=seed,
+        hash_workers=hash_workers,
+    )
 
 
-AGG_OPT = typer.Option(AggregationChoice.BRAGG_MODEL, "--aggregation", help="How ratings "
-                       "become labels: bragg-model (SigLIP prior), bragg-uniform (prior --beta), "
-                       "bragg-beta, dawid-skene (per-worker error), majority, mean, or all.")
+AGG_OPT = typer.Option(
+    AggregationChoice.BRAGG_MODEL,
+    "--aggregation",
+    help="How ratings "
+    "become labels: bragg-model (SigLIP prior), bragg-uniform (prior --beta), "
+    "bragg-beta, dawid-skene (per-worker error), majority, mean, or all.",
+)
 ETA_OPT = typer.Option("0.23", "--eta", help="Rater error rate, or 'auto' to estimate it by EM.")
 BETA_OPT = typer.Option(0.05, "--beta", help="Uniform prior P(concept) for bragg-uniform.")
 BOOT_OPT = typer.Option(1000, "--bootstrap", help="Bootstrap replicates for the 95% intervals.")
@@ -102,11 +116,27 @@ def collect(
 
 def _csv(result: CollectResult) -> str:
     buf = io.StringIO()
-    fields = ["aggregation", "neuron", "method", "concept", "correlation", "ci_low", "ci_high",
-              "se", "n_images", "n_draws", "n_ratings", "ess", "eta", "note"]
+    fields = [
+        "aggregation",
+        "neuron",
+        "method",
+        "concept",
+        "correlation",
+        "ci_low",
+        "ci_high",
+        "se",
+        "n_images",
+        "n_draws",
+        "n_ratings",
+        "ess",
+        "eta",
+        "note",
+    ]
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
-    for row in result.to_json()["pairs"]:  # type: ignore[union-attr]
+    pairs = result.to_json()["pairs"]
+    assert isinstance(pairs, list)
+    for row in pairs:
         writer.writerow(row)
     return buf.getvalue()
 
@@ -125,20 +155,51 @@ def _print_tables(result: CollectResult) -> None:
     for w in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
     for agg_name in result.aggregations:
-        table = Table("rank", "method", "mean corr", "± sem", "neurons", "p vs best",
-                      "p paired", title=f"methods ({agg_name})")
+        table = Table(
+            "rank",
+            "method",
+            "mean corr",
+            "± sem",
+            "neurons",
+            "p vs best",
+            "p paired",
+            title=f"methods ({agg_name})",
+        )
         for m in (m for m in result.methods if m.aggregation == agg_name):
-            table.add_row(str(m.rank), m.method, _num(m.mean), _num(m.sem), str(m.n_neurons),
-                          _num(m.vs_best_p_two_sample, 4), _num(m.vs_best_p_paired, 4))
+            table.add_row(
+                str(m.rank),
+                m.method,
+                _num(m.mean),
+                _num(m.sem),
+                str(m.n_neurons),
+                _num(m.vs_best_p_two_sample, 4),
+                _num(m.vs_best_p_paired, 4),
+            )
         console.print(table)
     first = result.aggregations[0]
-    table = Table("neuron", "method", "concept", "corr", "95% CI", "images", "ratings", "ESS",
-                  title=f"explanations ({first})")
+    table = Table(
+        "neuron",
+        "method",
+        "concept",
+        "corr",
+        "95% CI",
+        "images",
+        "ratings",
+        "ESS",
+        title=f"explanations ({first})",
+    )
     for p in (p for p in result.pairs if p.aggregation == first):
         ci = "n/a" if p.ci_low is None else f"[{p.ci_low:.2f}, {p.ci_high:.2f}]"
-        table.add_row(str(p.neuron), p.method, p.concept, _num(p.correlation) if p.note is None
-                      else f"n/a ({p.note})", ci, str(p.n_images), str(p.n_ratings),
-                      f"{p.ess:.0f}")
+        table.add_row(
+            str(p.neuron),
+            p.method,
+            p.concept,
+            _num(p.correlation) if p.note is None else f"n/a ({p.note})",
+            ci,
+            str(p.n_images),
+            str(p.n_ratings),
+            f"{p.ess:.0f}",
+        )
     console.print(table)
 
 
@@ -151,8 +212,9 @@ def report(
     beta: float = BETA_OPT,
     n_boot: int = BOOT_OPT,
     seed: int = SEED_OPT,
-    hash_workers: bool = typer.Option(True, "--hash-workers/--raw-worker-ids",
-                                      help="Pseudonymise worker ids in the report."),
+    hash_workers: bool = typer.Option(
+        True, "--hash-workers/--raw-worker-ids", help="Pseudonymise worker ids in the report."
+    ),
 ) -> None:
     """Write a self-contained HTML report: method chart, neuron cards, agreement, cost."""
     from turkops.report.html import build_report
@@ -168,9 +230,13 @@ def report(
 
 @app.command()
 def demo(
-    workdir: Path = typer.Option(Path("demo_out"), "--workdir", help="Where the demo writes its "
-                                 "images, databases and report.html (earlier demo files there "
-                                 "are replaced)."),
+    workdir: Path = typer.Option(
+        Path("demo_out"),
+        "--workdir",
+        help="Where the demo writes its "
+        "images, databases and report.html (earlier demo files there "
+        "are replaced).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of everything random in the demo."),
 ) -> None:
     """Run a small real study offline, end to end: create, sample, launch, poll, collect, report.
@@ -182,21 +248,35 @@ def demo(
     """
     from turkops.demo.pipeline import DemoConfig, run_demo
 
-    result = run_demo(DemoConfig(workdir=workdir, seed=seed),
-                      say=lambda msg: console.print(f"[dim]-[/dim] {msg}"))
+    result = run_demo(
+        DemoConfig(workdir=workdir, seed=seed), say=lambda msg: console.print(f"[dim]-[/dim] {msg}")
+    )
     c = result.collect
-    table = Table("rank", "method", "estimated mean corr", "95% interval", "true mean corr",
-                  title="explanation methods (MG-IS + BRAgg with model prior)")
+    table = Table(
+        "rank",
+        "method",
+        "estimated mean corr",
+        "95% interval",
+        "true mean corr",
+        title="explanation methods (MG-IS + BRAgg with model prior)",
+    )
     for m in (m for m in c.methods if m.aggregation == c.aggregations[0]):
         half = 1.96 * (m.sem or 0.0)
         interval = "n/a" if m.mean is None else f"[{m.mean - half:.3f}, {m.mean + half:.3f}]"
-        table.add_row(str(m.rank), m.method, _num(m.mean), interval,
-                      _num(result.true_method_means.get(m.method)))
+        table.add_row(
+            str(m.rank),
+            m.method,
+            _num(m.mean),
+            interval,
+            _num(result.true_method_means.get(m.method)),
+        )
     console.print(table)
     est = {(p.neuron, p.method): p.correlation for p in c.pairs if p.correlation is not None}
     errors = [abs(v - result.true_correlations[k]) for k, v in est.items()]
     denom = sum(abs(result.true_correlations[k]) for k in est)
     if denom:
-        console.print(f"relative correlation error over {len(est)} explanations: "
-                      f"{sum(errors) / denom:.1%}; Fleiss' kappa {_num(c.fleiss_kappa)}")
+        console.print(
+            f"relative correlation error over {len(est)} explanations: "
+            f"{sum(errors) / denom:.1%}; Fleiss' kappa {_num(c.fleiss_kappa)}"
+        )
     console.print(f"report: {result.report_path}  ({result.seconds:.0f} s)")

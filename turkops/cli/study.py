@@ -1,4 +1,4 @@
-"""`turkops study ...` and `turkops db ...`: creating and inspecting studies, migrating the store."""
+"""`turkops study ...` and `turkops db ...`: create and inspect studies, migrate the store."""
 
 from __future__ import annotations
 
@@ -34,8 +34,10 @@ def db_upgrade() -> None:
 def study_create(
     name: str = typer.Argument(..., help="Study name: letters, digits, '_', '.', '-'."),
     inputs: Path = typer.Option(
-        ..., "--inputs", help="inputs.csv with columns input_id,image (path relative to the CSV "
-        "or http(s) URL); row i is row i of the activations."
+        ...,
+        "--inputs",
+        help="inputs.csv with columns input_id,image (path relative to the CSV "
+        "or http(s) URL); row i is row i of the activations.",
     ),
     activations: Path = typer.Option(
         ..., "--activations", help=".npy float array (n_inputs, n_neurons)."
@@ -50,7 +52,7 @@ def study_create(
         "[0,1]; needed for MG-IS and the BRAgg model prior (or run `turkops concepts score`).",
     ),
 ) -> None:
-    """Create a study from the probing set, activations and explanations; files are checked first."""
+    """Create a study from the probing set, activations and explanations (checked first)."""
     with runtime() as rt:
         summary = create_study(rt, name, inputs, activations, explanations, concept_scores)
     console.print(f"created study [bold]{name}[/bold]")
@@ -65,11 +67,21 @@ def study_list() -> None:
     if not studies:
         console.print("no studies yet: create one with `turkops study create`")
         return
-    table = Table("name", "status", "inputs", "neurons", "pairs", "methods", "samples", "ratings",
-                  "paid USD")
+    table = Table(
+        "name", "status", "inputs", "neurons", "pairs", "methods", "samples", "ratings", "paid USD"
+    )
     for s in studies:
-        table.add_row(s.name, s.status, str(s.n_inputs), str(s.n_neurons), str(s.n_pairs),
-                      str(s.n_methods), str(s.n_samples), str(s.n_ratings), f"{s.paid:.2f}")
+        table.add_row(
+            s.name,
+            s.status,
+            str(s.n_inputs),
+            str(s.n_neurons),
+            str(s.n_pairs),
+            str(s.n_methods),
+            str(s.n_samples),
+            str(s.n_ratings),
+            f"{s.paid:.2f}",
+        )
     console.print(table)
 
 

@@ -211,9 +211,7 @@ class Rating(Base):
     __table_args__ = (UniqueConstraint("assignment_row_id", "hit_item_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    assignment_row_id: Mapped[int] = mapped_column(
-        ForeignKey("assignments.id", ondelete="CASCADE")
-    )
+    assignment_row_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
     hit_item_id: Mapped[int] = mapped_column(
         ForeignKey("hit_items.id", ondelete="CASCADE"), index=True
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -88,13 +89,12 @@ class Repository:
         return self.session.scalars(q.order_by(Event.id)).all()
 
     # counts ------------------------------------------------------------------
-    def count(self, model: type, study_id: int) -> int:
-        return int(
-            self.session.scalar(
-                select(func.count()).select_from(model).where(model.study_id == study_id)  # type: ignore[attr-defined]
-            )
-            or 0
+    def count(self, model: Any, study_id: int) -> int:
+        """Rows of a study-owned table (any model with a study_id column)."""
+        total = self.session.scalar(
+            select(func.count()).select_from(model).where(model.study_id == study_id)
         )
+        return int(total or 0)
 
     def sample_count(self, study_id: int) -> int:
         return int(
@@ -115,7 +115,9 @@ class Repository:
 
     def hit_counts(self, study_id: int) -> dict[str, int]:
         rows = self.session.execute(
-            select(Hit.status, func.count(Hit.id)).where(Hit.study_id == study_id).group_by(Hit.status)
+            select(Hit.status, func.count(Hit.id))
+            .where(Hit.study_id == study_id)
+            .group_by(Hit.status)
         ).all()
         return {status: int(n) for status, n in rows}
 

@@ -24,10 +24,22 @@ from turkops.services.studies import create_study
 from turkops.wiring import open_runtime
 
 METHODS = ("correlation-probe", "top-shape", "random")
-DEMO_FILES = ("turkops.sqlite", "turkops.sqlite-wal", "turkops.sqlite-shm", "marketplace.sqlite",
-              "marketplace.sqlite-wal", "marketplace.sqlite-shm", "data", "images", "inputs.csv",
-              "activations.npy", "explanations.csv", "concept_scores.npz", "truth.csv",
-              "report.html")
+DEMO_FILES = (
+    "turkops.sqlite",
+    "turkops.sqlite-wal",
+    "turkops.sqlite-shm",
+    "marketplace.sqlite",
+    "marketplace.sqlite-wal",
+    "marketplace.sqlite-shm",
+    "data",
+    "images",
+    "inputs.csv",
+    "activations.npy",
+    "explanations.csv",
+    "concept_scores.npz",
+    "truth.csv",
+    "report.html",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +95,11 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _m: None) -
             spammer_share=0.0,
             seed=config.seed,
             pace_seconds=0.0,
-            truth={(img, c): bool(labels[i, j]) for i, img in enumerate(probing.files)
-                   for j, c in enumerate(CONCEPTS)},
+            truth={
+                (img, c): bool(labels[i, j])
+                for i, img in enumerate(probing.files)
+                for j, c in enumerate(CONCEPTS)
+            },
         )
     ) as market:
         settings = Settings(  # type: ignore[call-arg]
@@ -97,13 +112,21 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _m: None) -
         rt = open_runtime(settings)
         try:
             say("creating the study")
-            create_study(rt, "demo", work / "inputs.csv", work / "activations.npy",
-                         work / "explanations.csv", work / "concept_scores.npz")
+            create_study(
+                rt,
+                "demo",
+                work / "inputs.csv",
+                work / "activations.npy",
+                work / "explanations.csv",
+                work / "concept_scores.npz",
+            )
             say(f"sampling {config.per_pair} images per pair with MG-IS")
             sample_study(rt, "demo", config.per_pair, SamplingStrategy.MG_IS, 0.2, config.seed)
             launched = launch_study(rt, "demo", LaunchOptions(raters=config.raters))
-            say(f"launched {launched.plan.hits} HITs x {config.raters} raters on the local "
-                f"marketplace ({market.url}), cost ${launched.plan.total:.2f} (simulated)")
+            say(
+                f"launched {launched.plan.hits} HITs x {config.raters} raters on the local "
+                f"marketplace ({market.url}), cost ${launched.plan.total:.2f} (simulated)"
+            )
             deadline = time.monotonic() + config.timeout_seconds
             while True:
                 try:
@@ -117,8 +140,12 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _m: None) -
                     raise ProviderError("the simulated crowd did not finish in time")
                 time.sleep(0.3)
             say(f"all {polled.hits_total} HITs rated, approved and paid")
-            options = CollectOptions(aggregations=(Aggregation.BRAGG_MODEL,), seed=config.seed,
-                                     n_boot=500, hash_workers=True)
+            options = CollectOptions(
+                aggregations=(Aggregation.BRAGG_MODEL,),
+                seed=config.seed,
+                n_boot=500,
+                hash_workers=True,
+            )
             result = collect_study(rt, "demo", options)
             report_path = work / "report.html"
             report_path.write_text(build_report(rt, "demo", options), encoding="utf-8")
@@ -146,8 +173,10 @@ def _explain(
     out: list[tuple[int, str, str]] = []
     for n in range(n_neurons):
         a = acts[probe, n]
-        corr = [np.corrcoef(a, labels[probe, j])[0, 1] if a.std() > 0 else -1.0
-                for j in range(len(CONCEPTS))]
+        corr = [
+            np.corrcoef(a, labels[probe, j])[0, 1] if a.std() > 0 else -1.0
+            for j in range(len(CONCEPTS))
+        ]
         out.append((n, "correlation-probe", CONCEPTS[int(np.nanargmax(corr))]))
         top = np.argsort(-acts[:, n])[:10]
         shape_counts = labels[top, : len(SHAPES)].sum(0)
@@ -180,6 +209,9 @@ def _write_files(
     np.savez(work / "concept_scores.npz", concepts=np.array(CONCEPTS), probs=probs)
     (work / "truth.csv").write_text(
         "image,concept,present\n"
-        + "".join(f"{f},{c},{int(labels[i, j])}\n" for i, f in enumerate(files)
-                  for j, c in enumerate(CONCEPTS))
+        + "".join(
+            f"{f},{c},{int(labels[i, j])}\n"
+            for i, f in enumerate(files)
+            for j, c in enumerate(CONCEPTS)
+        )
     )

@@ -60,7 +60,7 @@ class RemoteAssignment:
 
 
 class DuplicateRequestError(ProviderError):
-    """A create call whose UniqueRequestToken was already used; hit_id is set when MTurk names it."""
+    """A create call whose UniqueRequestToken was used before; hit_id set when MTurk names it."""
 
     def __init__(self, message: str, hit_id: str | None) -> None:
         super().__init__(message)

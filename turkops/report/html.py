@@ -86,8 +86,15 @@ def _cards(rt: Runtime, name: str, result: CollectResult, aggregation: str) -> l
         study = repo.study(name)
         acts = load_activations(repo, study)
         rows = repo.session.execute(
-            select(Pair.neuron, Pair.concept, Sample.id, Input.row_index, Input.image,
-                   Input.image_path, Input.url)
+            select(
+                Pair.neuron,
+                Pair.concept,
+                Sample.id,
+                Input.row_index,
+                Input.image,
+                Input.image_path,
+                Input.url,
+            )
             .join(Sample, Sample.pair_id == Pair.id)
             .join(Input, Sample.input_id == Input.id)
             .where(Pair.study_id == study.id)
@@ -99,11 +106,18 @@ def _cards(rt: Runtime, name: str, result: CollectResult, aggregation: str) -> l
     for e in result.pairs:
         if e.aggregation != aggregation:
             continue
-        score = "n/a" if e.correlation is None else (
-            f"{e.correlation:.3f} [{_fmt(e.ci_low, 2)}, {_fmt(e.ci_high, 2)}]"
+        score = (
+            "n/a"
+            if e.correlation is None
+            else (f"{e.correlation:.3f} [{_fmt(e.ci_low, 2)}, {_fmt(e.ci_high, 2)}]")
         )
         explanations[e.neuron].append(
-            {"method": e.method, "concept": e.concept, "score": score, "css": css_class(e.correlation)}
+            {
+                "method": e.method,
+                "concept": e.concept,
+                "score": score,
+                "css": css_class(e.correlation),
+            }
         )
     cards = []
     for neuron in sorted(explanations):
@@ -113,24 +127,28 @@ def _cards(rt: Runtime, name: str, result: CollectResult, aggregation: str) -> l
             thumbs = []
             for act, sid, image, path, url in items[:THUMBS_PER_CONCEPT]:
                 label = result.sample_labels.get(sid)
-                thumbs.append({
-                    "src": _thumb_src(image, path, url),
-                    "alt": image,
-                    "caption": f"{act:.2f} / {_fmt(label, 2)}",
-                })
+                thumbs.append(
+                    {
+                        "src": _thumb_src(image, path, url),
+                        "alt": image,
+                        "caption": f"{act:.2f} / {_fmt(label, 2)}",
+                    }
+                )
             card_groups.append({"concept": concept, "thumbs": thumbs})
-        cards.append({"neuron": neuron, "explanations": explanations[neuron], "groups": card_groups})
+        cards.append(
+            {"neuron": neuron, "explanations": explanations[neuron], "groups": card_groups}
+        )
     return cards
 
 
 def _thumb_src(image: str, path: str | None, url: str | None) -> str:
     if path:
         try:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
-                img.thumbnail((96, 96))
-                buf = io.BytesIO()
-                img.save(buf, format="PNG")
+            with Image.open(path) as opened:
+                img = opened.convert("RGB")
+            img.thumbnail((96, 96))
+            buf = io.BytesIO()
+            img.save(buf, format="PNG")
             return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
         except (OSError, UnidentifiedImageError):
             pass

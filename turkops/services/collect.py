@@ -94,7 +94,9 @@ class CollectResult:
         out = asdict(self)
         del out["sample_labels"]
         out["money_spent"] = f"{self.money_spent:.2f}"
-        return _finite(out)
+        clean = _finite(out)
+        assert isinstance(clean, dict)
+        return clean
 
 
 def _finite(value: object) -> object:
@@ -112,7 +114,9 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
     with rt.transaction() as repo:
         study = repo.study(name)
         pairs, table = load_ratings(repo, study.id)
-        explanations = [(e.neuron, e.method, e.concept, e.pair_id) for e in repo.explanations(study.id)]
+        explanations = [
+            (e.neuron, e.method, e.concept, e.pair_id) for e in repo.explanations(study.id)
+        ]
         acts = load_activations(repo, study)
         scores = load_concept_scores(repo, study)
         spent = repo.money_paid(study.id)
@@ -137,8 +141,11 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
         eta=options.eta,
         eta_source="fixed",
         beta=options.beta,
-        completeness={"images_rated": rated, "images_sampled": shown,
-                      "share": rated / shown if shown else 0.0},
+        completeness={
+            "images_rated": rated,
+            "images_sampled": shown,
+            "share": rated / shown if shown else 0.0,
+        },
         money_spent=spent,
     )
     if rated < shown:
@@ -159,9 +166,7 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
         labels = _labels(aggregation, pairs, table, priors, eta, options.beta)
         pair_scores: dict[int, tuple] = {}
         for p in pairs:
-            pair_scores[p.pair_id] = _score_pair(
-                p, labels[p.pair_id], acts, n_inputs, rng, options
-            )
+            pair_scores[p.pair_id] = _score_pair(p, labels[p.pair_id], acts, n_inputs, rng, options)
             if aggregation == options.aggregations[0]:
                 for sid, lab in zip(p.sample_ids.tolist(), labels[p.pair_id].tolist(), strict=True):
                     posteriors_for_workers[sid] = lab
@@ -169,17 +174,31 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
             rho, lo, hi, se, n_img, n_draws, n_rat, ess, note = pair_scores[pair_id]
             result.pairs.append(
                 ExplanationScore(
-                    aggregation=str(aggregation), neuron=neuron, method=method, concept=concept,
-                    correlation=rho, ci_low=lo, ci_high=hi, se=se, n_images=n_img,
-                    n_draws=n_draws, n_ratings=n_rat, ess=ess,
-                    eta=eta if aggregation not in (Aggregation.MEAN, Aggregation.MAJORITY) else None,
+                    aggregation=str(aggregation),
+                    neuron=neuron,
+                    method=method,
+                    concept=concept,
+                    correlation=rho,
+                    ci_low=lo,
+                    ci_high=hi,
+                    se=se,
+                    n_images=n_img,
+                    n_draws=n_draws,
+                    n_ratings=n_rat,
+                    ess=ess,
+                    eta=eta
+                    if aggregation not in (Aggregation.MEAN, Aggregation.MAJORITY)
+                    else None,
                     note=note,
                 )
             )
             if rho is not None:
                 by_method[str(aggregation)][method][neuron] = rho
-        result.methods.extend(_rank_methods(str(aggregation), by_method[str(aggregation)],
-                                            {e[1] for e in explanations}))
+        result.methods.extend(
+            _rank_methods(
+                str(aggregation), by_method[str(aggregation)], {e[1] for e in explanations}
+            )
+        )
     result.fleiss_kappa = _kappa(table)
     result.workers = _workers(table, posteriors_for_workers, options.hash_workers)
     result.sample_labels = posteriors_for_workers
@@ -233,8 +252,8 @@ def _labels(
 def _dawid_skene(
     pairs: list[PairSamples], table: RatingTable, priors: dict[int, np.ndarray] | None, beta: float
 ) -> dict[int, np.ndarray]:
-    index = {}
-    prior_all = []
+    index: dict[int, int] = {}
+    prior_all: list[float] = []
     for p in pairs:
         for k, sid in enumerate(p.sample_ids.tolist()):
             index[sid] = len(index)
@@ -267,20 +286,47 @@ def _score_pair(
     column = acts[:, p.neuron].astype(np.float64)
     sd = float(column.std())
     if sd == 0.0:
-        return (None, None, None, None, n_img, n_draws, n_rat, 0.0,
-                "neuron is constant over the probing set: correlation undefined")
+        return (
+            None,
+            None,
+            None,
+            None,
+            n_img,
+            n_draws,
+            n_rat,
+            0.0,
+            "neuron is constant over the probing set: correlation undefined",
+        )
     # Activations are known on the whole probing set, so they are z-scored over all of it.
     a_z = (column[p.rows[ok]] - column.mean()) / sd
     w = importance_weights(p.q[ok], n_inputs)
     est = weighted_correlation(a_z, labels[ok], w, p.counts[ok])
     if est.degenerate:
-        return (None, None, None, None, n_img, n_draws, n_rat, float(est.ess),
-                "all aggregated labels are equal: correlation undefined")
+        return (
+            None,
+            None,
+            None,
+            None,
+            n_img,
+            n_draws,
+            n_rat,
+            float(est.ess),
+            "all aggregated labels are equal: correlation undefined",
+        )
     ci = correlation_interval(
         a_z, labels[ok], w, p.counts[ok], rng, n_boot=options.n_boot, level=options.level
     )
-    return (float(est.rho), float(ci.low), float(ci.high), float(ci.se), n_img, n_draws, n_rat,
-            float(est.ess), None)
+    return (
+        float(est.rho),
+        float(ci.low),
+        float(ci.high),
+        float(ci.se),
+        n_img,
+        n_draws,
+        n_rat,
+        float(est.ess),
+        None,
+    )
 
 
 def _rank_methods(
@@ -307,8 +353,19 @@ def _rank_methods(
                 np.array([scores[best][n] for n in shared]),
                 np.array([scores[method][n] for n in shared]),
             ).p_value
-        out.append(MethodScore(aggregation, method, mean, sem, int(values.size), rank,
-                               _f(p_two), _f(p_pair), len(shared) if method != best else 0))
+        out.append(
+            MethodScore(
+                aggregation,
+                method,
+                mean,
+                sem,
+                int(values.size),
+                rank,
+                _f(p_two),
+                _f(p_pair),
+                len(shared) if method != best else 0,
+            )
+        )
     return out
 
 
@@ -327,12 +384,11 @@ def _kappa(table: RatingTable) -> float | None:
     return _f(float(fleiss_kappa(counts).kappa))
 
 
-def _workers(
-    table: RatingTable, posteriors: dict[int, float], hash_ids: bool
-) -> list[WorkerScore]:
+def _workers(table: RatingTable, posteriors: dict[int, float], hash_ids: bool) -> list[WorkerScore]:
     agree: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for sid, worker, v in zip(table.sample_ids.tolist(), table.worker_ids,
-                              table.values.tolist(), strict=True):
+    for sid, worker, v in zip(
+        table.sample_ids.tolist(), table.worker_ids, table.values.tolist(), strict=True
+    ):
         post = posteriors.get(sid)
         a = agree[worker]
         a[0] += 1

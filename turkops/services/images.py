@@ -95,6 +95,11 @@ def publish_images(
         if progress:
             progress(done, len(todo))
     with rt.transaction() as repo:
-        repo.log(repo.study(name).id, "images.published", f"s3://{bucket}/{prefix}", n=done,
-                 expires_seconds=expires_seconds)
+        repo.log(
+            repo.study(name).id,
+            "images.published",
+            f"s3://{bucket}/{prefix}",
+            n=done,
+            expires_seconds=expires_seconds,
+        )
     return done

@@ -286,9 +286,9 @@ def _older_than(when: datetime, age: timedelta) -> bool:
 def _question(repo: Repository, hit: Hit, options: LaunchOptions, rt: Runtime) -> str:
     sample_ids = [item.sample_id for item in hit.items]
     rows = repo.session.execute(
-        select(Sample.id, Input).join(Input, Sample.input_id == Input.id).where(
-            Sample.id.in_(sample_ids)
-        )
+        select(Sample.id, Input)
+        .join(Input, Sample.input_id == Input.id)
+        .where(Sample.id.in_(sample_ids))
     ).all()
     by_sample = {sid: inp for sid, inp in rows}
     images = [

@@ -40,8 +40,13 @@ def load_ratings(repo: Repository, study_id: int) -> tuple[list[PairSamples], Ra
     """Samples per pair with vote counts; ratings of rejected or malformed work are left out."""
     samples = repo.session.execute(
         select(
-            Pair.id, Pair.neuron, Pair.concept, Sample.id, Input.row_index,
-            Sample.proposal_prob, Sample.draw_count,
+            Pair.id,
+            Pair.neuron,
+            Pair.concept,
+            Sample.id,
+            Input.row_index,
+            Sample.proposal_prob,
+            Sample.draw_count,
         )
         .join(Sample, Sample.pair_id == Pair.id)
         .join(Input, Sample.input_id == Input.id)
