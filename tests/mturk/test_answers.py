@@ -18,7 +18,8 @@ def xml(fields: dict[str, str]) -> str:
         f"<Answer><QuestionIdentifier>{k}</QuestionIdentifier><FreeText>{v}</FreeText></Answer>"
         for k, v in fields.items()
     )
-    return f'<?xml version="1.0" encoding="UTF-8"?><QuestionFormAnswers xmlns="{NS}">{body}</QuestionFormAnswers>'
+    head = '<?xml version="1.0" encoding="UTF-8"?>'
+    return f'{head}<QuestionFormAnswers xmlns="{NS}">{body}</QuestionFormAnswers>'
 
 
 def test_valid_answer() -> None:
