@@ -195,7 +195,7 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
             if rho is not None:
                 by_method[str(aggregation)][method][neuron] = rho
         result.methods.extend(
-            _rank_methods(
+            rank_methods(
                 str(aggregation), by_method[str(aggregation)], {e[1] for e in explanations}
             )
         )
@@ -329,7 +329,7 @@ def _score_pair(
     )
 
 
-def _rank_methods(
+def rank_methods(
     aggregation: str, scores: dict[str, dict[int, float]], methods: set[str]
 ) -> list[MethodScore]:
     """Mean ± s.e.m. over neurons per method; Welch and paired t-tests against the best."""
