@@ -7,6 +7,7 @@ import io
 import json
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -14,7 +15,9 @@ from rich.table import Table
 from turkops.cli.app import app
 from turkops.cli.common import console, runtime
 from turkops.domain import Aggregation, InputError
-from turkops.services.collect import CollectOptions, CollectResult, collect_study
+
+if TYPE_CHECKING:
+    from turkops.services.collect import CollectOptions, CollectResult
 
 
 class AggregationChoice(StrEnum):
@@ -58,6 +61,8 @@ def collect_options(
         raise InputError("--beta must lie in (0, 1)")
     if n_boot < 2:
         raise InputError("--bootstrap must be at least 2")
+    from turkops.services.collect import CollectOptions
+
     return CollectOptions(
         aggregations=aggs,
         eta=eta_value,
@@ -95,6 +100,8 @@ def collect(
     hash_workers: bool = HASH_OPT,
 ) -> None:
     """Correlation score per explanation with 95% intervals, method ranking, rater agreement."""
+    from turkops.services.collect import collect_study
+
     options = collect_options(aggregation, eta, beta, n_boot, seed, hash_workers)
     with runtime() as rt:
         result = collect_study(rt, study, options)

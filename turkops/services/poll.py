@@ -129,15 +129,19 @@ def _review_hit(
         else:
             _decide(rt, study_id, ra, AssignmentStatus.APPROVED, policy.approve_feedback, result)
     if undecided == 0:
+        # Local state first: if we die before the remote call, the HIT is still Reviewable and
+        # the next pass reviews it again (idempotently); the reverse order could leave a HIT
+        # Reviewing remotely but open locally, and ListReviewableHITs would never show it again.
+        with rt.transaction() as repo:
+            hit = repo.session.get(Hit, hit_row_id)
+            assert hit is not None
+            if hit.status != "Reviewing":
+                hit.status = "Reviewing"
+                repo.log(study_id, "hit.reviewed", f"hit:{hit_id}", assignments=len(remote))
         try:
             gateway.mark_reviewed(hit_id)
         except NotActionableError:
             pass  # another poller moved it to Reviewing first
-        with rt.transaction() as repo:
-            hit = repo.session.get(Hit, hit_row_id)
-            assert hit is not None
-            hit.status = "Reviewing"
-            repo.log(study_id, "hit.reviewed", f"hit:{hit_id}", assignments=len(remote))
 
 
 def _assignment(repo: Repository, assignment_id: str) -> Assignment | None:

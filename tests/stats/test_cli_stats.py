@@ -1,0 +1,140 @@
+"""`turkops simulate` and `turkops plan` through Typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import get_type_hints
+
+import numpy as np
+from typer.testing import CliRunner
+
+from turkops.cli import app
+from turkops.cli.stats import plan, simulate
+
+runner = CliRunner()
+SMALL = ["--pairs", "6", "--inputs", "1000", "--draws", "25,100", "--raters", "1,3"]
+
+
+def test_simulate_prints_tables_and_writes_json_and_png(tmp_path: Path) -> None:
+    out_json, out_png = tmp_path / "sim.json", tmp_path / "sim.png"
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            *SMALL,
+            "--json",
+            str(out_json),
+            "--plot",
+            str(out_png),
+            "--also-targets",
+            "0.5",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "uniform+majority" in res.output and "Noise floor" in res.output
+    data = json.loads(out_json.read_text())
+    entry = data["strategies"]["mg-is+bragg-model"]
+    assert {"evaluations_to_target", "cost_reduction", "rce_grid"} <= set(entry)
+    assert np.array(entry["rce_grid"]).shape == (2, 2)
+    assert data["target_rce"] == 0.275
+    assert set(entry["by_target"]["0.5"]) >= {"evaluations_to_target", "cost_reduction"}
+    assert res.output.count("Evaluations (inputs x raters per pair)") == 2
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_simulate_is_reproducible_with_a_seed(tmp_path: Path) -> None:
+    outs = []
+    for name in ("a.json", "b.json"):
+        path = tmp_path / name
+        res = runner.invoke(app, ["simulate", *SMALL, "--seed", "3", "--json", str(path)])
+        assert res.exit_code == 0, res.output
+        outs.append(json.loads(path.read_text())["strategies"])
+    assert outs[0] == outs[1]
+
+
+def test_simulate_user_errors_exit_2_with_one_line() -> None:
+    for args in (
+        ["--base-rate", "0.5:0.1"],
+        ["--aggregators", "nonsense"],
+        ["--raters", "0"],
+        ["--json", "/no/such/folder/x.json"],
+    ):
+        res = runner.invoke(app, ["simulate", *SMALL, *args])
+        assert res.exit_code == 2, (args, res.output)
+        assert "error:" in res.output
+
+
+def test_plan_from_simulation_recommends_a_design() -> None:
+    res = runner.invoke(
+        app,
+        [
+            "plan",
+            "--budget",
+            "216",
+            "--pairs",
+            "100",
+            "--inputs",
+            "2000",
+            "--sim-pairs",
+            "6",
+            "--max-raters",
+            "3",
+            "--aggregators",
+            "bragg-model,majority",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "recommendation:" in res.output and "SigLIP-only" in res.output
+    assert "majority" in res.output and "bragg-model" in res.output
+
+
+def test_plan_from_a_pilot_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    k, n0, m = 5, 200, 5
+    truth = rng.uniform(size=(k, n0)) < 0.3
+    act = rng.normal(size=(k, n0)) + 1.5 * truth
+    votes = (truth[..., None] ^ (rng.uniform(size=(k, n0, m)) < 0.2)).astype(np.int8)
+    path = tmp_path / "pilot.npz"
+    np.savez(
+        path,
+        activations_z=act,
+        weights=np.ones((k, n0)),
+        concept_probs=np.clip(0.6 * truth + 0.2, 0, 1),
+        votes=votes,
+        workers=rng.integers(0, 20, (k, n0, m)),
+        siglip_rho=np.full(k, 0.3),
+    )
+    res = runner.invoke(
+        app,
+        [
+            "plan",
+            "--budget",
+            "20",
+            "--pairs",
+            "5",
+            "--pilot",
+            str(path),
+            "--aggregators",
+            "bragg-model",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "pilot" in res.output and "recommendation:" in res.output
+
+
+def test_plan_rejects_bad_budgets() -> None:
+    for budget in ("abc", "-5", "0.01"):
+        res = runner.invoke(app, ["plan", "--budget", budget, "--pairs", "10"])
+        assert res.exit_code == 2, (budget, res.output)
+
+
+def test_every_option_has_help() -> None:
+    for fn in (simulate, plan):
+        res = runner.invoke(app, [fn.__name__, "--help"])
+        assert res.exit_code == 0 and fn.__doc__
+        hints = get_type_hints(fn, include_extras=True)
+        options = [h for name, h in hints.items() if name != "return"]
+        assert len(options) >= 10
+        for hint in options:
+            assert hint.__metadata__[0].help, hint

@@ -1,0 +1,8 @@
+"""Pure statistics core of turkops: numpy/scipy only, no I/O, randomness only from a Generator.
+
+Modules: sampling (MG-IS/AG-IS proposals, draws, weights), correlation (importance-weighted
+Pearson, bootstrap, RCE), aggregation (mean, majority, BRAgg), dawid_skene (per-worker errors),
+agreement (Fleiss' kappa), comparison (t-tests), planning (MTurk cost model, budget plans),
+pilot (RCE by design from a pilot), synthetic / strategies / simulation (the simulator).
+The API is documented in docs/statistics.md.
+"""
