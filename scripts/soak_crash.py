@@ -47,7 +47,7 @@ def one_seed(seed: int, pg_url: str | None, log: CrashLog) -> None:
         config = MarketplaceConfig(db_path=work / "m.sqlite", n_workers=12, error_rate=0.1,
                                    spammer_share=0.0, seed=seed, truth=truth_for(30))
         with start_marketplace(config) as market:
-            market.set_faults(FaultConfig(delay_seconds=0.01))
+            market.set_faults(FaultConfig(delay_seconds=0.05))
             rt = open_runtime(Settings(database_url=url, data_dir=work / "data",  # type: ignore[call-arg]
                                        endpoint="local", local_url=market.url, _env_file=None))
             files = write_study_files(work / "files", seed=seed)

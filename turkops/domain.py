@@ -100,3 +100,4 @@ class Aggregation(StrEnum):
     BRAGG_MODEL = "bragg-model"
     BRAGG_BETA = "bragg-beta"
     DAWID_SKENE = "dawid-skene"
+    DS_ACT = "ds-act"  # turkops' own: Dawid-Skene + model prior + activation (docs/statistics.md)

@@ -14,7 +14,7 @@ def test_kill_and_restart(
     mrt: Runtime, sampled: str, market: RunningMarketplace, seed: int
 ) -> None:
     # Slow calls a little so kills land inside the launch and poll loops, not only at start-up.
-    market.set_faults(FaultConfig(delay_seconds=0.01))
+    market.set_faults(FaultConfig(delay_seconds=0.05))
     log = CrashLog()
     totals = crash_cycle(mrt, market, sampled, seed, log)
     assert totals["assignments"] == 2 * totals["hits"] > 0

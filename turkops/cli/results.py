@@ -25,6 +25,7 @@ class AggregationChoice(StrEnum):
     BRAGG_UNIFORM = "bragg-uniform"
     BRAGG_BETA = "bragg-beta"
     DAWID_SKENE = "dawid-skene"
+    DS_ACT = "ds-act"
     MAJORITY = "majority"
     MEAN = "mean"
     ALL = "all"
@@ -78,7 +79,8 @@ AGG_OPT = typer.Option(
     "--aggregation",
     help="How ratings "
     "become labels: bragg-model (SigLIP prior), bragg-uniform (prior --beta), "
-    "bragg-beta, dawid-skene (per-worker error), majority, mean, or all.",
+    "bragg-beta, dawid-skene (per-worker error), ds-act (Dawid-Skene + model prior + "
+    "activation, turkops' own), majority, mean, or all.",
 )
 ETA_OPT = typer.Option("0.23", "--eta", help="Rater error rate, or 'auto' to estimate it by EM.")
 BETA_OPT = typer.Option(0.05, "--beta", help="Uniform prior P(concept) for bragg-uniform.")

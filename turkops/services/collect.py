@@ -16,8 +16,12 @@ from turkops.services.studies import load_activations, load_concept_scores
 from turkops.stats import aggregation as agg
 from turkops.stats.agreement import fleiss_kappa
 from turkops.stats.comparison import paired_t_test, welch_t_test
-from turkops.stats.correlation import correlation_interval, weighted_correlation
-from turkops.stats.dawid_skene import dawid_skene_one_coin
+from turkops.stats.correlation import (
+    ConceptVariance,
+    correlation_interval,
+    weighted_correlation,
+)
+from turkops.stats.dawid_skene import dawid_skene_one_coin, dawid_skene_with_activation
 from turkops.stats.sampling import importance_weights
 from turkops.wiring import Runtime
 
@@ -163,10 +167,14 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
     posteriors_for_workers: dict[int, float] = {}
     rng = np.random.default_rng(options.seed)
     for aggregation in options.aggregations:
-        labels = _labels(aggregation, pairs, table, priors, eta, options.beta)
+        labels = _labels(aggregation, pairs, table, priors, eta, options.beta, acts)
+        # ds-act conditions on the activation too, which is scored with the binary variance.
+        variance: ConceptVariance = "binary" if aggregation == Aggregation.DS_ACT else "weighted"
         pair_scores: dict[int, tuple] = {}
         for p in pairs:
-            pair_scores[p.pair_id] = _score_pair(p, labels[p.pair_id], acts, n_inputs, rng, options)
+            pair_scores[p.pair_id] = _score_pair(
+                p, labels[p.pair_id], acts, n_inputs, rng, options, variance
+            )
             if aggregation == options.aggregations[0]:
                 for sid, lab in zip(p.sample_ids.tolist(), labels[p.pair_id].tolist(), strict=True):
                     posteriors_for_workers[sid] = lab
@@ -225,11 +233,14 @@ def _labels(
     priors: dict[int, np.ndarray] | None,
     eta: float,
     beta: float,
+    acts: np.ndarray,
 ) -> dict[int, np.ndarray]:
     """Concept label per sample of each pair; NaN where an image has no rating yet."""
     out: dict[int, np.ndarray] = {}
-    if aggregation == Aggregation.DAWID_SKENE:
-        out_ds = _dawid_skene(pairs, table, priors, beta)
+    if aggregation in (Aggregation.DAWID_SKENE, Aggregation.DS_ACT):
+        out_ds = _dawid_skene(
+            pairs, table, priors, beta, acts if aggregation == Aggregation.DS_ACT else None
+        )
     for p in pairs:
         a, m = p.positives, p.totals
         if aggregation == Aggregation.MEAN:
@@ -250,21 +261,43 @@ def _labels(
 
 
 def _dawid_skene(
-    pairs: list[PairSamples], table: RatingTable, priors: dict[int, np.ndarray] | None, beta: float
+    pairs: list[PairSamples],
+    table: RatingTable,
+    priors: dict[int, np.ndarray] | None,
+    beta: float,
+    acts: np.ndarray | None,
 ) -> dict[int, np.ndarray]:
+    """One EM over the whole study, so worker error rates are shared across pairs."""
     index: dict[int, int] = {}
     prior_all: list[float] = []
-    for p in pairs:
+    a_z_all: list[float] = []
+    pair_all: list[int] = []
+    for code, p in enumerate(pairs):
+        if acts is not None:
+            column = acts[:, p.neuron].astype(np.float64)
+            sd = float(column.std()) or 1.0
+            a_z_all.extend(((column[p.rows] - column.mean()) / sd).tolist())
         for k, sid in enumerate(p.sample_ids.tolist()):
             index[sid] = len(index)
             prior_all.append(priors[p.pair_id][k] if priors else beta)
+            pair_all.append(code)
     workers = {w: i for i, w in enumerate(sorted(set(table.worker_ids)))}
-    fit = dawid_skene_one_coin(
-        np.array([index[int(s)] for s in table.sample_ids]),
-        np.array([workers[w] for w in table.worker_ids]),
-        table.values,
-        np.array(prior_all),
-    )
+    items = np.array([index[int(s)] for s in table.sample_ids])
+    codes = np.array([workers[w] for w in table.worker_ids])
+    if acts is not None:
+        fit = dawid_skene_with_activation(
+            items,
+            codes,
+            table.values,
+            np.array(prior_all),
+            np.array(a_z_all),
+            np.array(pair_all),
+            n_workers=len(workers),
+        )
+    else:
+        fit = dawid_skene_one_coin(
+            items, codes, table.values, np.array(prior_all), n_items=len(index)
+        )
     return {
         p.pair_id: np.array([fit.posterior[index[int(s)]] for s in p.sample_ids]) for p in pairs
     }
@@ -277,6 +310,7 @@ def _score_pair(
     n_inputs: int,
     rng: np.random.Generator,
     options: CollectOptions,
+    variance: ConceptVariance = "weighted",
 ) -> tuple:
     """(rho, low, high, se, n_images, n_draws, n_ratings, ess, note) for one pair."""
     ok = p.totals > 0
@@ -300,7 +334,7 @@ def _score_pair(
     # Activations are known on the whole probing set, so they are z-scored over all of it.
     a_z = (column[p.rows[ok]] - column.mean()) / sd
     w = importance_weights(p.q[ok], n_inputs)
-    est = weighted_correlation(a_z, labels[ok], w, p.counts[ok])
+    est = weighted_correlation(a_z, labels[ok], w, p.counts[ok], concept_variance=variance)
     if est.degenerate:
         return (
             None,
@@ -314,7 +348,14 @@ def _score_pair(
             "all aggregated labels are equal: correlation undefined",
         )
     ci = correlation_interval(
-        a_z, labels[ok], w, p.counts[ok], rng, n_boot=options.n_boot, level=options.level
+        a_z,
+        labels[ok],
+        w,
+        p.counts[ok],
+        rng,
+        n_boot=options.n_boot,
+        level=options.level,
+        concept_variance=variance,
     )
     return (
         float(est.rho),
