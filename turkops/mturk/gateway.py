@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -126,27 +127,14 @@ class MTurkGateway:
         self.client = client
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        try:
+        with _translated(operation):
             result: dict[str, Any] = getattr(self.client, operation)(**params)
-            return result
-        except ClientError as exc:
-            raise _translate(exc, operation) from None
-        except NoCredentialsError:
-            raise ConfigError(
-                "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-                "AWS_SECRET_ACCESS_KEY (boto3's usual chain)"
-            ) from None
-        except BotoCoreError as exc:
-            raise ProviderError(f"{operation}: {type(exc).__name__}: {exc}") from None
+        return result
 
     def _paginate(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
-        try:
+        with _translated(operation):
             for page in self.client.get_paginator(operation).paginate(**params):
                 yield from page.get(key, [])
-        except ClientError as exc:
-            raise _translate(exc, operation) from None
-        except BotoCoreError as exc:
-            raise ProviderError(f"{operation}: {type(exc).__name__}: {exc}") from None
 
     def account_balance(self) -> Decimal:
         return Decimal(self._call("get_account_balance")["AvailableBalance"])
@@ -230,6 +218,22 @@ class MTurkGateway:
     def expire_hit(self, hit_id: str) -> None:
         # MTurk expires a HIT when ExpireAt is in the past (UpdateExpirationForHIT docs).
         self._call("update_expiration_for_hit", HITId=hit_id, ExpireAt=datetime(2015, 1, 1))
+
+
+@contextmanager
+def _translated(operation: str) -> Iterator[None]:
+    """botocore's exceptions (after its retries) as TurkopsErrors with one readable line."""
+    try:
+        yield
+    except ClientError as exc:
+        raise _translate(exc, operation) from None
+    except NoCredentialsError:
+        raise ConfigError(
+            "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY (boto3's usual chain)"
+        ) from None
+    except BotoCoreError as exc:
+        raise ProviderError(f"{operation}: {type(exc).__name__}: {exc}") from None
 
 
 def _translate(exc: ClientError, operation: str) -> ProviderError:
