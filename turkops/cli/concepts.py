@@ -95,52 +95,117 @@ def _describe(cal: Calibration) -> str:
     return f"{cal.kind} a={cal.a:.6g} b={cal.b:.6g} ({cal.source})"
 
 
+# Options shared by `score-files` and `score`.
+DeviceOpt = Annotated[
+    str, typer.Option("--device", help="auto (CUDA if present), cpu or cuda[:N].")
+]
+PrecisionOpt = Annotated[
+    str,
+    typer.Option("--precision", help="auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16."),
+]
+BatchSizeOpt = Annotated[
+    int, typer.Option("--batch-size", min=1, help="Images per model call (256 suits an H100).")
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=0,
+        help="DataLoader processes decoding images "
+        "(default: CPUs - 2, at most 12, on CUDA; 0 on CPU).",
+    ),
+]
+PromptOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--prompt",
+        help="Prompt template with {} for the concept; repeat to average several. "
+        "Default: the raw concept text, which the published calibration assumes.",
+    ),
+]
+CompileOpt = Annotated[
+    bool,
+    typer.Option("--compile", help="torch.compile the image tower (pays off on long GPU runs)."),
+]
+CalibrationOpt = Annotated[
+    CalibrationMode,
+    typer.Option(
+        "--calibration",
+        help="auto: published constants for listed models, else the model's "
+        "own logit_scale/logit_bias; or force published / model.",
+    ),
+]
+CalibAOpt = Annotated[
+    float | None,
+    typer.Option("--calib-a", help="Explicit A of P = sigmoid(A (cos + B)); needs --calib-b."),
+]
+CalibBOpt = Annotated[float | None, typer.Option("--calib-b", help="Explicit B; needs --calib-a.")]
+CalibrationFileOpt = Annotated[
+    Path | None,
+    typer.Option("--calibration-file", help="JSON from `turkops concepts calibrate --out`."),
+]
+ModelConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--model-config",
+        help="Extra open_clip model config JSON to register (model name = file stem).",
+    ),
+]
+
+
 @concepts_app.command("score-files")
 def score_files(
-    images: Annotated[Path, typer.Option(
-        "--images", help="CSV with columns input_id,image; image paths relative to the CSV.")],
-    concepts: Annotated[Path, typer.Option(
-        "--concepts", help="Text file, one concept per line.")],
-    out: Annotated[Path, typer.Option(
-        "--out", help="Output .npz: input_ids, concepts, probs (n_inputs, n_concepts) in [0,1], "
-        "cosine, calibration (JSON), model.")],
-    model: Annotated[str, typer.Option(
-        "--model", help="open_clip model name, e.g. ViT-SO400M-14-SigLIP-384.")],
-    pretrained: Annotated[str, typer.Option(
-        "--pretrained", help="Weights: a checkpoint file (.safetensors/.bin/.pt/.pth/.npz) or an "
-        "open_clip tag such as webli (offline: only if the file is in the local HF cache).")],
-    device: Annotated[str, typer.Option(
-        "--device", help="auto (CUDA if present), cpu or cuda[:N].")] = "auto",
-    precision: Annotated[str, typer.Option(
-        "--precision", help="auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16.")] = "auto",
-    batch_size: Annotated[int, typer.Option(
-        "--batch-size", min=1, help="Images per model call (256 suits an H100).")] = 64,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", min=0, help="DataLoader processes decoding images "
-        "(default: CPUs - 2, at most 12, on CUDA; 0 on CPU).")] = None,
-    prompt: Annotated[list[str] | None, typer.Option(
-        "--prompt", help="Prompt template with {} for the concept; repeat to average several. "
-        "Default: the raw concept text, which the published calibration assumes.")] = None,
-    compile: Annotated[bool, typer.Option(
-        "--compile", help="torch.compile the image tower (pays off on long GPU runs).")] = False,
-    cache_dir: Annotated[Path | None, typer.Option(
-        "--cache-dir", help="Image-embedding cache "
-        "(default: TURKOPS_DATA_DIR/embedding_cache).")] = None,
-    calibration: Annotated[CalibrationMode, typer.Option(
-        "--calibration", help="auto: published constants for listed models, else the model's "
-        "own logit_scale/logit_bias; or force published / model.")] = CalibrationMode.AUTO,
-    calib_a: Annotated[float | None, typer.Option(
-        "--calib-a", help="Explicit A of P = sigmoid(A (cos + B)); needs --calib-b.")] = None,
-    calib_b: Annotated[float | None, typer.Option(
-        "--calib-b", help="Explicit B; needs --calib-a.")] = None,
-    calibration_file: Annotated[Path | None, typer.Option(
-        "--calibration-file", help="JSON from `turkops concepts calibrate --out`.")] = None,
-    preprocess_like: Annotated[str | None, typer.Option(
-        "--preprocess-like", help="Pretrained tag whose preprocessing a local checkpoint uses "
-        "(only needed when the model's tags disagree).")] = None,
-    model_config: Annotated[Path | None, typer.Option(
-        "--model-config", help="Extra open_clip model config JSON to register "
-        "(model name = file stem).")] = None,
+    images: Annotated[
+        Path,
+        typer.Option(
+            "--images", help="CSV with columns input_id,image; image paths relative to the CSV."
+        ),
+    ],
+    concepts: Annotated[Path, typer.Option("--concepts", help="Text file, one concept per line.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Output .npz: input_ids, concepts, probs (n_inputs, n_concepts) in [0,1], "
+            "cosine, calibration (JSON), model.",
+        ),
+    ],
+    model: Annotated[
+        str, typer.Option("--model", help="open_clip model name, e.g. ViT-SO400M-14-SigLIP-384.")
+    ],
+    pretrained: Annotated[
+        str,
+        typer.Option(
+            "--pretrained",
+            help="Weights: a checkpoint file (.safetensors/.bin/.pt/.pth/.npz) or an "
+            "open_clip tag such as webli (offline: only if the file is in the local HF cache).",
+        ),
+    ],
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    batch_size: BatchSizeOpt = 64,
+    workers: WorkersOpt = None,
+    prompt: PromptOpt = None,
+    compile: CompileOpt = False,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir", help="Image-embedding cache (default: TURKOPS_DATA_DIR/embedding_cache)."
+        ),
+    ] = None,
+    calibration: CalibrationOpt = CalibrationMode.AUTO,
+    calib_a: CalibAOpt = None,
+    calib_b: CalibBOpt = None,
+    calibration_file: CalibrationFileOpt = None,
+    preprocess_like: Annotated[
+        str | None,
+        typer.Option(
+            "--preprocess-like",
+            help="Pretrained tag whose preprocessing a local checkpoint uses "
+            "(only needed when the model's tags disagree).",
+        ),
+    ] = None,
+    model_config: ModelConfigOpt = None,
 ) -> None:
     """Score every image of a CSV list against every concept; write an .npz of probabilities.
 
@@ -153,9 +218,15 @@ def score_files(
     user = user_calibration(calib_a, calib_b, calibration_file)
     refs = read_image_list(images)
     concept_list = read_concepts(concepts)
-    cm = load_concept_model(model, pretrained, device=device, precision=precision,
-                            compile=compile, preprocess_like=preprocess_like,
-                            model_config=model_config)
+    cm = load_concept_model(
+        model,
+        pretrained,
+        device=device,
+        precision=precision,
+        compile=compile,
+        preprocess_like=preprocess_like,
+        model_config=model_config,
+    )
     cal = cm.calibration(calibration, user)
     root = cache_dir if cache_dir is not None else load_settings().data_dir / "embedding_cache"
     n_workers = default_workers(cm.device) if workers is None else workers
@@ -176,16 +247,22 @@ def score_files(
             prompts=tuple(prompt or ()) or ("{}",),
             progress=report,
         )
-    write_scores(out, ScoresFile(
-        input_ids=tuple(r.input_id for r in refs),
-        concepts=result.concepts,
-        probs=result.probs,
-        cosine=result.cosine,
-        calibration=result.calibration,
-        model=f"{cm.name} {cm.pretrained} {cm.cache_key.weights} {cm.precision}",
-    ))
-    rate = (f", {result.n_encoded / result.encode_seconds:,.1f} img/s"
-            if result.encode_seconds > 0 else "")
+    write_scores(
+        out,
+        ScoresFile(
+            input_ids=tuple(r.input_id for r in refs),
+            concepts=result.concepts,
+            probs=result.probs,
+            cosine=result.cosine,
+            calibration=result.calibration,
+            model=f"{cm.name} {cm.pretrained} {cm.cache_key.weights} {cm.precision}",
+        ),
+    )
+    rate = (
+        f", {result.n_encoded / result.encode_seconds:,.1f} img/s"
+        if result.encode_seconds > 0
+        else ""
+    )
     console.print(
         f"scored {len(refs)} images x {len(result.concepts)} concepts -> {out} "
         f"(encoded {result.n_encoded}, cached {result.n_cached}{rate}, "
@@ -196,32 +273,55 @@ def score_files(
 
 @concepts_app.command("calibrate")
 def calibrate(
-    scores: Annotated[Path, typer.Option(
-        "--scores", help=".npz from `turkops concepts score-files` (uses its cosine, input_ids "
-        "and concepts arrays).")],
-    labels: Annotated[Path, typer.Option(
-        "--labels", help="CSV with columns input_id,concept,label; label in [0, 1], "
-        "1 = the concept is present.")],
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="Write the fitted calibration as JSON, for "
-        "`score-files --calibration-file`.")] = None,
+    scores: Annotated[
+        Path,
+        typer.Option(
+            "--scores",
+            help=".npz from `turkops concepts score-files` (uses its cosine, input_ids "
+            "and concepts arrays).",
+        ),
+    ],
+    labels: Annotated[
+        Path,
+        typer.Option(
+            "--labels",
+            help="CSV with columns input_id,concept,label; label in [0, 1], "
+            "1 = the concept is present.",
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the fitted calibration as JSON, for `score-files --calibration-file`.",
+        ),
+    ] = None,
 ) -> None:
     """Fit A, B of P = sigmoid(A (cos + B)) to labelled pairs by minimising cross-entropy."""
     data = read_scores(scores)
     if data.cosine is None:
-        raise InputError(f"{scores} has no cosine array: rescore it with `turkops concepts "
-                         "score-files` (imported probabilities cannot be recalibrated)")
+        raise InputError(
+            f"{scores} has no cosine array: rescore it with `turkops concepts "
+            "score-files` (imported probabilities cannot be recalibrated)"
+        )
     ii, jj, y = read_labels(labels, data)
     cos = data.cosine[ii, jj]
-    fit = fit_calibration(cos, y, source=f"fitted on {labels.name} ({len(y)} pairs) for "
-                          f"{data.model or scores.name}")
-    console.print(f"fitted on {fit.n} labelled pairs ({fit.n_positive:g} positive): "
-                  f"A = {fit.calibration.a:.6g}, B = {fit.calibration.b:.6g}, "
-                  f"BCE = {fit.bce:.4f} nats", highlight=False)
+    fit = fit_calibration(
+        cos, y, source=f"fitted on {labels.name} ({len(y)} pairs) for {data.model or scores.name}"
+    )
+    console.print(
+        f"fitted on {fit.n} labelled pairs ({fit.n_positive:g} positive): "
+        f"A = {fit.calibration.a:.6g}, B = {fit.calibration.b:.6g}, "
+        f"BCE = {fit.bce:.4f} nats",
+        highlight=False,
+    )
     if data.calibration is not None:
-        console.print(f"BCE of the calibration in {scores.name} ({data.calibration.kind} "
-                      f"A = {data.calibration.a:.6g}, B = {data.calibration.b:.6g}): "
-                      f"{bce(cos, y, data.calibration):.4f} nats", highlight=False)
+        console.print(
+            f"BCE of the calibration in {scores.name} ({data.calibration.kind} "
+            f"A = {data.calibration.a:.6g}, B = {data.calibration.b:.6g}): "
+            f"{bce(cos, y, data.calibration):.4f} nats",
+            highlight=False,
+        )
     if not fit.converged:
         err_console.print("warning: the optimiser did not report convergence")
     if out is not None:
@@ -232,37 +332,31 @@ def calibrate(
 @concepts_app.command("score")
 def score_study_cmd(
     study: Annotated[str, typer.Argument(help="Study name.")],
-    model: Annotated[str, typer.Option(
-        "--model", help="open_clip model name, e.g. ViT-L-16-SigLIP-384 (the paper's prior).")],
-    pretrained: Annotated[str, typer.Option(
-        "--pretrained", help="A checkpoint file (.safetensors/.bin/.pt/.pth) or an open_clip "
-        "tag such as webli (offline: only if the file is in the local HF cache).")],
-    device: Annotated[str, typer.Option(
-        "--device", help="auto (CUDA if present), cpu or cuda[:N].")] = "auto",
-    precision: Annotated[str, typer.Option(
-        "--precision", help="auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16.")] = "auto",
-    batch_size: Annotated[int, typer.Option(
-        "--batch-size", min=1, help="Images per model call (256 suits an H100).")] = 64,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", min=0, help="DataLoader processes decoding images "
-        "(default: CPUs - 2, at most 12, on CUDA; 0 on CPU).")] = None,
-    prompt: Annotated[list[str] | None, typer.Option(
-        "--prompt", help="Prompt template with {}; repeat to average several. Default: the raw "
-        "concept text, which the published calibration assumes.")] = None,
-    compile: Annotated[bool, typer.Option(
-        "--compile", help="torch.compile the image tower (pays off on long GPU runs).")] = False,
-    calibration: Annotated[CalibrationMode, typer.Option(
-        "--calibration", help="auto: published constants for listed models, else the model's "
-        "own logit_scale/logit_bias; or force published / model.")] = CalibrationMode.AUTO,
-    calib_a: Annotated[float | None, typer.Option(
-        "--calib-a", help="Explicit A of P = sigmoid(A (cos + B)); needs --calib-b.")] = None,
-    calib_b: Annotated[float | None, typer.Option(
-        "--calib-b", help="Explicit B; needs --calib-a.")] = None,
-    calibration_file: Annotated[Path | None, typer.Option(
-        "--calibration-file", help="JSON from `turkops concepts calibrate --out`.")] = None,
-    model_config: Annotated[Path | None, typer.Option(
-        "--model-config", help="Extra open_clip model config JSON to register "
-        "(model name = file stem).")] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", help="open_clip model name, e.g. ViT-L-16-SigLIP-384 (the paper's prior)."
+        ),
+    ],
+    pretrained: Annotated[
+        str,
+        typer.Option(
+            "--pretrained",
+            help="A checkpoint file (.safetensors/.bin/.pt/.pth) or an open_clip "
+            "tag such as webli (offline: only if the file is in the local HF cache).",
+        ),
+    ],
+    device: DeviceOpt = "auto",
+    precision: PrecisionOpt = "auto",
+    batch_size: BatchSizeOpt = 64,
+    workers: WorkersOpt = None,
+    prompt: PromptOpt = None,
+    compile: CompileOpt = False,
+    calibration: CalibrationOpt = CalibrationMode.AUTO,
+    calib_a: CalibAOpt = None,
+    calib_b: CalibBOpt = None,
+    calibration_file: CalibrationFileOpt = None,
+    model_config: ModelConfigOpt = None,
 ) -> None:
     """Score every study image against every study concept and store the probabilities.
 
@@ -276,12 +370,21 @@ def score_study_cmd(
 
     user = user_calibration(calib_a, calib_b, calibration_file)
     with runtime() as rt:
-        cm = load_concept_model(model, pretrained, device=device, precision=precision,
-                                compile=compile, model_config=model_config)
+        cm = load_concept_model(
+            model,
+            pretrained,
+            device=device,
+            precision=precision,
+            compile=compile,
+            model_config=model_config,
+        )
         with image_progress() as bar:
             task = bar.add_task("encoding images", total=None)
             summary = score_study(
-                rt, study, cm, calibration=cm.calibration(calibration, user),
+                rt,
+                study,
+                cm,
+                calibration=cm.calibration(calibration, user),
                 cache_root=rt.settings.data_dir / "embedding_cache",
                 batch_size=batch_size,
                 workers=default_workers(cm.device) if workers is None else workers,
@@ -291,16 +394,22 @@ def score_study_cmd(
     console.print(
         f"stored probabilities for {summary.n_images} images x {summary.n_concepts} concepts "
         f"(encoded {summary.n_encoded}, from cache {summary.n_cached}); calibration "
-        f"{summary.calibration}", highlight=False,
+        f"{summary.calibration}",
+        highlight=False,
     )
 
 
 @concepts_app.command("import")
 def import_cmd(
     study: Annotated[str, typer.Argument(help="Study name.")],
-    scores: Annotated[Path, typer.Option(
-        "--scores", help=".npz with arrays concepts (n_concepts,) str and probs "
-        "(n_inputs, n_concepts) in [0,1], rows in inputs.csv order.")],
+    scores: Annotated[
+        Path,
+        typer.Option(
+            "--scores",
+            help=".npz with arrays concepts (n_concepts,) str and probs "
+            "(n_inputs, n_concepts) in [0,1], rows in inputs.csv order.",
+        ),
+    ],
 ) -> None:
     """Use concept probabilities you computed elsewhere (replaces any stored ones)."""
     from turkops.cli.common import runtime
@@ -314,8 +423,9 @@ def import_cmd(
 @concepts_app.command("auto-eval")
 def auto_eval_cmd(
     study: Annotated[str, typer.Argument(help="Study name.")],
-    json_out: Annotated[Path | None, typer.Option(
-        "--json", help="Also write the scores as JSON.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the scores as JSON.")
+    ] = None,
 ) -> None:
     """SigLIP-only evaluation: correlation of each neuron with the model's concept probability
     over the whole probing set (the better buy below ~100 human ratings per pair)."""
@@ -330,14 +440,33 @@ def auto_eval_cmd(
         scores, methods = auto_evaluate(rt, study)
     table = Table("rank", "method", "mean corr", "± sem", "neurons", title="SigLIP-only evaluation")
     for m in methods:
-        table.add_row(str(m.rank), m.method, "n/a" if m.mean is None else f"{m.mean:.3f}",
-                      "n/a" if m.sem is None else f"{m.sem:.3f}", str(m.n_neurons))
+        table.add_row(
+            str(m.rank),
+            m.method,
+            "n/a" if m.mean is None else f"{m.mean:.3f}",
+            "n/a" if m.sem is None else f"{m.sem:.3f}",
+            str(m.n_neurons),
+        )
     console.print(table)
     if json_out is not None:
-        json_out.write_text(json.dumps({
-            "pairs": [{"neuron": s.neuron, "method": s.method, "concept": s.concept,
-                       "correlation": s.correlation} for s in scores],
-            "methods": [{"method": m.method, "mean": m.mean, "sem": m.sem,
-                         "n_neurons": m.n_neurons} for m in methods],
-        }, indent=2))
+        json_out.write_text(
+            json.dumps(
+                {
+                    "pairs": [
+                        {
+                            "neuron": s.neuron,
+                            "method": s.method,
+                            "concept": s.concept,
+                            "correlation": s.correlation,
+                        }
+                        for s in scores
+                    ],
+                    "methods": [
+                        {"method": m.method, "mean": m.mean, "sem": m.sem, "n_neurons": m.n_neurons}
+                        for m in methods
+                    ],
+                },
+                indent=2,
+            )
+        )
         console.print(f"wrote {json_out}")
