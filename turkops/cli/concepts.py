@@ -96,6 +96,22 @@ def _describe(cal: Calibration) -> str:
 
 
 # Options shared by `score-files` and `score`.
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        help="open_clip model name, e.g. ViT-L-16-SigLIP-384 (the paper's prior) or "
+        "ViT-SO400M-14-SigLIP-384.",
+    ),
+]
+PretrainedOpt = Annotated[
+    str,
+    typer.Option(
+        "--pretrained",
+        help="Weights: a checkpoint file (.safetensors/.bin/.pt/.pth/.npz) or an open_clip tag "
+        "such as webli (offline: only if the file is in the local HF cache).",
+    ),
+]
 DeviceOpt = Annotated[
     str, typer.Option("--device", help="auto (CUDA if present), cpu or cuda[:N].")
 ]
@@ -170,17 +186,8 @@ def score_files(
             "cosine, calibration (JSON), model.",
         ),
     ],
-    model: Annotated[
-        str, typer.Option("--model", help="open_clip model name, e.g. ViT-SO400M-14-SigLIP-384.")
-    ],
-    pretrained: Annotated[
-        str,
-        typer.Option(
-            "--pretrained",
-            help="Weights: a checkpoint file (.safetensors/.bin/.pt/.pth/.npz) or an "
-            "open_clip tag such as webli (offline: only if the file is in the local HF cache).",
-        ),
-    ],
+    model: ModelOpt,
+    pretrained: PretrainedOpt,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     batch_size: BatchSizeOpt = 64,
@@ -332,20 +339,8 @@ def calibrate(
 @concepts_app.command("score")
 def score_study_cmd(
     study: Annotated[str, typer.Argument(help="Study name.")],
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model", help="open_clip model name, e.g. ViT-L-16-SigLIP-384 (the paper's prior)."
-        ),
-    ],
-    pretrained: Annotated[
-        str,
-        typer.Option(
-            "--pretrained",
-            help="A checkpoint file (.safetensors/.bin/.pt/.pth) or an open_clip "
-            "tag such as webli (offline: only if the file is in the local HF cache).",
-        ),
-    ],
+    model: ModelOpt,
+    pretrained: PretrainedOpt,
     device: DeviceOpt = "auto",
     precision: PrecisionOpt = "auto",
     batch_size: BatchSizeOpt = 64,
