@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import zipfile
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from turkops.arrays import sha256_file  # one hashing routine for study files and images
 from turkops.concepts.calibration import Calibration
 from turkops.domain import InputError, NotFoundError
 
@@ -40,14 +40,6 @@ class ScoresFile:
     cosine: NDArray[np.float32] | None  # (n_inputs, n_concepts), absent in imported files
     calibration: Calibration | None
     model: str
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _read_csv(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
