@@ -18,7 +18,6 @@ from turkops.wiring import Runtime, open_runtime
 pytest_plugins = ["tests.market_fixtures"]
 
 PG_URL = os.environ.get("TURKOPS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 @pytest.fixture(autouse=True)

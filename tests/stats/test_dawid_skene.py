@@ -11,7 +11,7 @@ import pytest
 from turkops.stats.aggregation import bragg_posterior, estimate_eta_em, majority_vote
 from turkops.stats.dawid_skene import dawid_skene_one_coin
 
-CROWD = Path(__file__).parents[3] / "shared" / "data" / "crowd"
+CROWD = Path(__file__).parents[1] / "data" / "crowd"
 
 
 def _crowd(n_items: int, m: int, etas: np.ndarray, base: float, seed: int):
@@ -83,7 +83,7 @@ def _load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(item codes, worker codes, 0/1 values, gold per item code) of a real crowd dataset."""
     if not CROWD.is_dir():
         raise FileNotFoundError(
-            f"real crowd data missing: {CROWD} (shared/ must sit beside the repo)"
+            f"real crowd data missing: {CROWD} (tests/data/crowd is part of the repository)"
         )
     if name == "rte":
         rows = np.loadtxt(CROWD / "rte.txt", dtype=int)
