@@ -61,6 +61,10 @@ class Study(Base):
     sample_per_pair: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sample_gamma: Mapped[float | None] = mapped_column(Float, nullable=True)
     sample_seed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Which crowd runs the study (mturk | prolific); fixed at launch, never switched mid-way.
+    provider: Mapped[str] = mapped_column(String(16), default="mturk", server_default="mturk")
+    # The provider's own id of the published work (Prolific study id); None on MTurk.
+    provider_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class ArrayFile(Base):
@@ -232,3 +236,84 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(48))
     entity: Mapped[str | None] = mapped_column(String(96), nullable=True)
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class TaskSession(Base):
+    """A participant's visit to the turkops task server (one Prolific submission).
+
+    A participant takes a study once, so (study, participant) is unique; the session's
+    signed token and completion code come from it.
+    """
+
+    __tablename__ = "task_sessions"
+    __table_args__ = (UniqueConstraint("study_id", "participant_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[str] = mapped_column(String(64))  # PROLIFIC_PID
+    provider_study_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # STUDY_ID
+    provider_session_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # active | completed | failed_check | returned | timed_out | rejected
+    status: Mapped[str] = mapped_column(String(24), default="active")
+    consented: Mapped[bool] = mapped_column(Boolean, default=False)
+    checks_passed: Mapped[int] = mapped_column(Integer, default=0)
+    checks_failed: Mapped[int] = mapped_column(Integer, default=0)
+    tasks_done: Mapped[int] = mapped_column(Integer, default=0)
+    completion_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TaskLease(Base):
+    """A task (a Hit row) held by one session; released leases return the slot to the pool.
+
+    (session, hit) is unique: a participant never gets the same task twice. The number of
+    leased + submitted leases of a hit never exceeds its max_assignments.
+    """
+
+    __tablename__ = "task_leases"
+    __table_args__ = (
+        UniqueConstraint("session_row_id", "hit_row_id"),
+        Index("ix_task_leases_hit_status", "hit_row_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_row_id: Mapped[int] = mapped_column(
+        ForeignKey("task_sessions.id", ondelete="CASCADE"), index=True
+    )
+    hit_row_id: Mapped[int] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="leased")  # leased|submitted|released
+    leased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Bonus(Base):
+    """A bonus recorded before it is paid: paying is not idempotent on Prolific."""
+
+    __tablename__ = "bonuses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    worker_row_id: Mapped[int] = mapped_column(ForeignKey("workers.id"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    reason: Mapped[str] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    provider_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="recorded")  # recorded|created|paid
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class BlockedWorker(Base):
+    """A worker/participant kept out of every later study on that provider."""
+
+    __tablename__ = "blocked_workers"
+    __table_args__ = (UniqueConstraint("provider", "worker_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    worker_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
