@@ -1,0 +1,281 @@
+"""Two-coin Dawid-Skene: a sensitivity and a specificity per worker, shrunk towards the crowd's.
+
+"Select the images that contain X" has asymmetric errors: a missed image is far likelier than a
+false tick. One error rate per worker (dawid_skene.py) cannot see that; here worker w says
+"present" with probability sens_w when the concept is there and 1 - spec_w when it is not.
+A worker rates few items, so each rate has a hierarchical Beta prior centred on the crowd's
+pooled rate: sens_w ~ Beta(s·μ1, s·(1-μ1)), spec_w ~ Beta(s·μ0, s·(1-μ0)), with (μ1, μ0) the
+pooled rates of all workers (empirical Bayes) and s pseudo-ratings of strength. The M-step takes
+each worker's posterior-mean rate under that prior. The per-item prior is BRAgg's (uniform β or
+the clipped model probability), optionally refined per group of items by covariates (the
+activation, as dawid_skene_with_activation does). Ratings are long format, codes 0..n-1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import special
+
+from turkops.stats.dawid_skene import _codes, _fit_prior_regression, _linear
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+DEFAULT_STRENGTH = 4.0
+"""Pseudo-ratings of the crowd prior. The Beta-binomial marginal likelihood of the fitted counts
+peaks at s = 2-4 on both real crowds in tests/data/crowd (RTE, BlueBirds); docs/statistics.md."""
+RATE_BOUNDS = (1e-3, 1 - 1e-3)
+"""Rates are kept off 0 and 1: one certain worker would otherwise overrule every other vote."""
+ACTIVATION_PENALTY = 0.1
+"""Ridge penalty of the activation refinement, as in dawid_skene.ACTIVATION_PENALTY."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TwoCoinResult:
+    """posterior: (n_items,) P(c=1 | ratings); sensitivity, specificity: (n_workers,) fitted
+    P(vote 1 | c=1) and P(vote 0 | c=0); worker_ratings: (n_workers,) ratings per worker;
+    crowd_sensitivity, crowd_specificity: the pooled rates the workers are shrunk towards;
+    strength: the prior's pseudo-ratings; class_prior: fitted β or None (held fixed);
+    coefficients: (n_groups, p) covariate coefficients or None; item_prior: (n_items,) the prior
+    each item ended with; log_likelihood_history: observed-data log-likelihood per iteration
+    (a diagnostic: the crowd rates move with the fit, so it need not be monotone);
+    max_change_history: largest change of any posterior per iteration."""
+
+    posterior: FloatArray
+    sensitivity: FloatArray
+    specificity: FloatArray
+    worker_ratings: IntArray
+    crowd_sensitivity: float
+    crowd_specificity: float
+    strength: float
+    class_prior: float | None
+    coefficients: FloatArray | None
+    item_prior: FloatArray
+    n_iter: int
+    converged: bool
+    log_likelihood_history: tuple[float, ...]
+    max_change_history: tuple[float, ...]
+
+
+def _vote_evidence(
+    workers: IntArray, values: FloatArray, sensitivity: FloatArray, specificity: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """log P(vote | c=1) and log P(vote | c=0) of every rating, (R,) each."""
+    sens, spec = sensitivity[workers], specificity[workers]
+    l1 = np.where(values > 0.5, np.log(sens), np.log1p(-sens))
+    l0 = np.where(values > 0.5, np.log1p(-spec), np.log(spec))
+    return l1, l0
+
+
+def two_coin_posterior(
+    items: npt.ArrayLike,
+    workers: npt.ArrayLike,
+    values: npt.ArrayLike,
+    sensitivity: npt.ArrayLike,
+    specificity: npt.ArrayLike,
+    prior: npt.ArrayLike,
+    n_items: int | None = None,
+) -> FloatArray:
+    """P(c=1 | ratings) of each item under known worker rates (the E-step).
+
+    items, workers: (R,) codes; values: (R,) 0/1; sensitivity, specificity: (n_workers,) in
+    (0, 1); prior: scalar or (n_items,) in [0, 1]. Returns (n_items,); an item without ratings
+    keeps its prior, and a prior of exactly 0 or 1 is never overruled.
+    """
+    it, wk = _codes("items", items), _codes("workers", workers)
+    v = np.asarray(values, dtype=np.float64)
+    n_i = int(it.max(initial=-1)) + 1 if n_items is None else n_items
+    pri = np.broadcast_to(np.asarray(prior, dtype=np.float64), (n_i,))
+    if np.any(pri < 0) or np.any(pri > 1) or np.any(np.isnan(pri)):
+        raise ValueError("prior must lie in [0, 1]")
+    sens = np.asarray(sensitivity, dtype=np.float64)
+    spec = np.asarray(specificity, dtype=np.float64)
+    if np.any((sens <= 0) | (sens >= 1) | (spec <= 0) | (spec >= 1)):
+        raise ValueError("sensitivity and specificity must lie in (0, 1)")
+    l1, l0 = _vote_evidence(wk, v, sens, spec)
+    evidence = np.bincount(it, weights=l1 - l0, minlength=n_i)
+    with np.errstate(divide="ignore"):
+        post = special.expit(np.log(pri) - np.log1p(-pri) + evidence)
+    out: FloatArray = np.where(pri <= 0, 0.0, np.where(pri >= 1, 1.0, post))
+    return out
+
+
+def _no_worse_than_random(sens: FloatArray, spec: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """A worker with sens + spec < 1 votes against the truth; rather than let EM flip labels on
+    such evidence, move both rates up equally to sens + spec = 1: a spammer, whose votes carry
+    no evidence (as one-coin Dawid-Skene caps η_w at 0.5)."""
+    gap = np.maximum(0.0, 1.0 - sens - spec) / 2.0
+    return sens + gap, spec + gap
+
+
+def dawid_skene_two_coin(
+    items: npt.ArrayLike,
+    workers: npt.ArrayLike,
+    values: npt.ArrayLike,
+    prior: npt.ArrayLike = 0.05,
+    *,
+    covariates: npt.ArrayLike | None = None,
+    groups: npt.ArrayLike | None = None,
+    covariate_penalty: float = ACTIVATION_PENALTY,
+    n_items: int | None = None,
+    n_workers: int | None = None,
+    strength: float = DEFAULT_STRENGTH,
+    eta_init: float = 0.2,
+    estimate_prior: bool = False,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+) -> TwoCoinResult:
+    """Fit per-worker sensitivity and specificity and per-item posteriors by EM.
+
+    items, workers: (R,) integer codes; values: (R,) 0/1 ("present" = 1). prior: scalar or
+    (n_items,) in [0, 1]. strength: pseudo-ratings pulling each worker's rates towards the
+    crowd's pooled rates (0 = plain maximum likelihood per worker; large = one shared two-coin
+    crowd). eta_init: error rate of the first E-step (BRAgg's posterior starts the EM).
+    estimate_prior=True also fits a scalar class prior. covariates: (n_items, p) refine the prior
+    per group (groups: (n_items,) codes): logit π'_i = logit π_i + x_i·θ_g, θ_g fitted in the
+    same EM with ridge penalty covariate_penalty·|θ|²/2. Stops when no posterior moves by more
+    than tol.
+    """
+    it = _codes("items", items)
+    wk = _codes("workers", workers)
+    v = np.asarray(values, dtype=np.float64)
+    if not it.shape == wk.shape == v.shape:
+        raise ValueError("items, workers and values must have the same length")
+    if np.any((v != 0) & (v != 1)):
+        raise ValueError("values must be 0 or 1")
+    n_i = int(it.max(initial=-1)) + 1 if n_items is None else n_items
+    n_w = int(wk.max(initial=-1)) + 1 if n_workers is None else n_workers
+    if it.size and (it.max() >= n_i or wk.max() >= n_w):
+        raise ValueError("an item or worker code is out of range")
+    if strength < 0:
+        raise ValueError("strength must be >= 0")
+    if estimate_prior and np.ndim(prior) != 0:
+        raise ValueError("estimate_prior needs a scalar prior")
+    pri = np.broadcast_to(np.asarray(prior, dtype=np.float64), (n_i,)).copy()
+    if np.any(pri < 0) or np.any(pri > 1) or np.any(np.isnan(pri)):
+        raise ValueError("prior must lie in [0, 1]")
+    pri = np.clip(pri, 1e-6, 1 - 1e-6)  # a certain prior would leave nothing to learn from
+    x: FloatArray | None = None
+    grp = np.zeros(n_i, dtype=np.int64)
+    theta = np.zeros((1, 0))
+    if covariates is not None:
+        if estimate_prior:
+            raise ValueError("use either covariates or estimate_prior, not both")
+        x = np.asarray(covariates, dtype=np.float64).reshape(n_i, -1)
+        if groups is not None:
+            grp = _codes("groups", groups)
+            if grp.shape != (n_i,):
+                raise ValueError("groups must have one code per item")
+        theta = np.zeros((int(grp.max(initial=0)) + 1, x.shape[1]))
+    n_rated = np.bincount(wk, minlength=n_w).astype(np.int64)
+    lo, hi = RATE_BOUNDS
+
+    def prior_logit(th: FloatArray, p: FloatArray) -> FloatArray:
+        base: FloatArray = special.logit(p)
+        return base if x is None else _linear(th, base, x, grp)
+
+    def e_step(sens: FloatArray, spec: FloatArray, z: FloatArray) -> tuple[FloatArray, float]:
+        l1, l0 = _vote_evidence(wk, v, sens, spec)
+        s1 = np.bincount(it, weights=l1, minlength=n_i)
+        s0 = np.bincount(it, weights=l0, minlength=n_i)
+        ll = np.logaddexp(special.log_expit(z) + s1, special.log_expit(-z) + s0).sum()
+        post: FloatArray = special.expit(z + s1 - s0)
+        return post, float(ll)
+
+    # Start from BRAgg with one error rate: a symmetric crowd, which the EM then lets split.
+    e0 = float(np.clip(eta_init, lo, 0.5 - 1e-3))
+    sens = np.full(n_w, 1.0 - e0)
+    spec = np.full(n_w, 1.0 - e0)
+    post, ll = e_step(sens, spec, prior_logit(theta, pri))
+    mu1 = mu0 = 1.0 - e0
+    history: list[float] = [ll]
+    changes: list[float] = []
+    converged = False
+    n_iter = 0
+    for _ in range(max_iter):
+        n_iter += 1
+        pw = post[it]
+        pos = np.bincount(wk, weights=pw, minlength=n_w)
+        neg = n_rated - pos
+        hit = np.bincount(wk, weights=pw * v, minlength=n_w)
+        rej = np.bincount(wk, weights=(1.0 - pw) * (1.0 - v), minlength=n_w)
+        # The crowd's pooled rates (with one pseudo-count each way, so an empty class stays
+        # defined) are the centre the workers shrink to.
+        mu1 = float((hit.sum() + 1.0) / (pos.sum() + 2.0))
+        mu0 = float((rej.sum() + 1.0) / (neg.sum() + 2.0))
+        sens = np.clip((hit + strength * mu1) / (pos + strength + 1e-12), lo, hi)
+        spec = np.clip((rej + strength * mu0) / (neg + strength + 1e-12), lo, hi)
+        sens, spec = _no_worse_than_random(sens, spec)
+        if estimate_prior:
+            pri = np.full(n_i, np.clip(post.mean(), 1e-6, 1 - 1e-6))
+        if x is not None:
+            theta = _fit_prior_regression(
+                theta, post, special.logit(pri), x, grp, covariate_penalty
+            )
+        new, ll = e_step(sens, spec, prior_logit(theta, pri))
+        change = float(np.max(np.abs(new - post), initial=0.0))
+        post = new
+        history.append(ll)
+        changes.append(change)
+        if change <= tol:
+            converged = True
+            break
+    return TwoCoinResult(
+        posterior=post,
+        sensitivity=sens,
+        specificity=spec,
+        worker_ratings=n_rated,
+        crowd_sensitivity=mu1,
+        crowd_specificity=mu0,
+        strength=float(strength),
+        class_prior=float(pri[0]) if estimate_prior and n_i else None,
+        coefficients=theta if x is not None else None,
+        item_prior=special.expit(prior_logit(theta, pri)),
+        n_iter=n_iter,
+        converged=converged,
+        log_likelihood_history=tuple(history),
+        max_change_history=tuple(changes),
+    )
+
+
+def two_coin_with_activation(
+    items: npt.ArrayLike,
+    workers: npt.ArrayLike,
+    values: npt.ArrayLike,
+    prior: npt.ArrayLike,
+    activations_z: npt.ArrayLike,
+    pairs: npt.ArrayLike,
+    *,
+    penalty: float = ACTIVATION_PENALTY,
+    n_workers: int | None = None,
+    strength: float = DEFAULT_STRENGTH,
+    eta_init: float = 0.2,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+) -> TwoCoinResult:
+    """Two-coin Dawid-Skene whose prior also knows the neuron's activation (as ds-act):
+    logit P(c_i = 1) = logit π_i + θ_k0 + θ_k1 ā_i per pair k. Score its posterior with the
+    binary concept variance. prior, activations_z, pairs: (n_items,); coefficients (n_pairs, 2).
+    """
+    act = np.asarray(activations_z, dtype=np.float64).ravel()
+    pair = _codes("pairs", pairs)
+    if act.shape != pair.shape:
+        raise ValueError("activations_z and pairs need one entry per item")
+    return dawid_skene_two_coin(
+        items,
+        workers,
+        values,
+        prior,
+        covariates=np.stack([np.ones_like(act), act], axis=1),
+        groups=pair,
+        covariate_penalty=penalty,
+        n_items=act.size,
+        n_workers=n_workers,
+        strength=strength,
+        eta_init=eta_init,
+        max_iter=max_iter,
+        tol=tol,
+    )
