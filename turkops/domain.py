@@ -101,3 +101,5 @@ class Aggregation(StrEnum):
     BRAGG_BETA = "bragg-beta"
     DAWID_SKENE = "dawid-skene"
     DS_ACT = "ds-act"  # turkops' own: Dawid-Skene + model prior + activation (docs/statistics.md)
+    TWO_COIN = "two-coin"  # per-worker sensitivity + specificity (turkops/stats/two_coin.py)
+    TWO_COIN_ACT = "two-coin-act"  # two-coin + model prior + activation, as ds-act

@@ -11,6 +11,12 @@ from decimal import Decimal
 import numpy as np
 
 from turkops.domain import Aggregation, InputError
+from turkops.services.aggregate import (
+    BINARY_VARIANCE,
+    ItemInfo,
+    LongRatings,
+    aggregate_labels,
+)
 from turkops.services.ratings import PairSamples, RatingTable, load_ratings
 from turkops.services.studies import load_activations, load_concept_scores
 from turkops.stats import aggregation as agg
@@ -21,7 +27,6 @@ from turkops.stats.correlation import (
     correlation_interval,
     weighted_correlation,
 )
-from turkops.stats.dawid_skene import dawid_skene_one_coin, dawid_skene_with_activation
 from turkops.stats.sampling import importance_weights
 from turkops.wiring import Runtime
 
@@ -169,7 +174,7 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
     for aggregation in options.aggregations:
         labels = _labels(aggregation, pairs, table, priors, eta, options.beta, acts)
         # ds-act conditions on the activation too, which is scored with the binary variance.
-        variance: ConceptVariance = "binary" if aggregation == Aggregation.DS_ACT else "weighted"
+        variance: ConceptVariance = "binary" if aggregation in BINARY_VARIANCE else "weighted"
         pair_scores: dict[int, tuple] = {}
         for p in pairs:
             pair_scores[p.pair_id] = _score_pair(
@@ -226,6 +231,42 @@ def _model_priors(pairs: list[PairSamples], scores: object) -> dict[int, np.ndar
     return out
 
 
+def _study_ratings(
+    pairs: list[PairSamples],
+    table: RatingTable,
+    priors: dict[int, np.ndarray] | None,
+    acts: np.ndarray,
+) -> tuple[LongRatings, ItemInfo, dict[int, np.ndarray]]:
+    """The study's ratings as one long table over every (pair, sample), for one EM over the
+    whole study (worker rates are shared across pairs), and each pair's item codes."""
+    index: dict[int, int] = {}
+    item_codes: dict[int, np.ndarray] = {}
+    a_z_all: list[np.ndarray] = []
+    group_all: list[np.ndarray] = []
+    for code, p in enumerate(pairs):
+        column = acts[:, p.neuron].astype(np.float64)
+        sd = float(column.std()) or 1.0
+        a_z_all.append((column[p.rows] - column.mean()) / sd)
+        group_all.append(np.full(p.sample_ids.size, code, dtype=np.int64))
+        item_codes[p.pair_id] = np.arange(len(index), len(index) + p.sample_ids.size)
+        for sid in p.sample_ids.tolist():
+            index[sid] = len(index)
+    workers = {w: i for i, w in enumerate(sorted(set(table.worker_ids)))}
+    ratings = LongRatings(
+        items=np.array([index[int(s)] for s in table.sample_ids], dtype=np.int64),
+        workers=np.array([workers[w] for w in table.worker_ids], dtype=np.int64),
+        values=np.asarray(table.values, dtype=np.int64),
+        n_items=len(index),
+        n_workers=len(workers),
+    )
+    info = ItemInfo(
+        model_prior=np.concatenate([priors[p.pair_id] for p in pairs]) if priors else None,
+        activations_z=np.concatenate(a_z_all),
+        groups=np.concatenate(group_all),
+    )
+    return ratings, info, item_codes
+
+
 def _labels(
     aggregation: Aggregation,
     pairs: list[PairSamples],
@@ -236,71 +277,9 @@ def _labels(
     acts: np.ndarray,
 ) -> dict[int, np.ndarray]:
     """Concept label per sample of each pair; NaN where an image has no rating yet."""
-    out: dict[int, np.ndarray] = {}
-    if aggregation in (Aggregation.DAWID_SKENE, Aggregation.DS_ACT):
-        out_ds = _dawid_skene(
-            pairs, table, priors, beta, acts if aggregation == Aggregation.DS_ACT else None
-        )
-    for p in pairs:
-        a, m = p.positives, p.totals
-        if aggregation == Aggregation.MEAN:
-            lab = agg.mean_vote(a, np.maximum(m, 1))
-        elif aggregation == Aggregation.MAJORITY:
-            lab = agg.majority_vote(a, np.maximum(m, 1))
-        elif aggregation == Aggregation.BRAGG_UNIFORM:
-            lab = agg.bragg_posterior(a, m, eta, beta)
-        elif aggregation == Aggregation.BRAGG_MODEL:
-            assert priors is not None
-            lab = agg.bragg_posterior(a, m, eta, priors[p.pair_id])
-        elif aggregation == Aggregation.BRAGG_BETA:
-            lab = agg.bragg_beta_posterior(a, m, beta)
-        else:
-            lab = out_ds[p.pair_id]
-        out[p.pair_id] = np.where(m > 0, np.asarray(lab, dtype=np.float64), np.nan)
-    return out
-
-
-def _dawid_skene(
-    pairs: list[PairSamples],
-    table: RatingTable,
-    priors: dict[int, np.ndarray] | None,
-    beta: float,
-    acts: np.ndarray | None,
-) -> dict[int, np.ndarray]:
-    """One EM over the whole study, so worker error rates are shared across pairs."""
-    index: dict[int, int] = {}
-    prior_all: list[float] = []
-    a_z_all: list[float] = []
-    pair_all: list[int] = []
-    for code, p in enumerate(pairs):
-        if acts is not None:
-            column = acts[:, p.neuron].astype(np.float64)
-            sd = float(column.std()) or 1.0
-            a_z_all.extend(((column[p.rows] - column.mean()) / sd).tolist())
-        for k, sid in enumerate(p.sample_ids.tolist()):
-            index[sid] = len(index)
-            prior_all.append(priors[p.pair_id][k] if priors else beta)
-            pair_all.append(code)
-    workers = {w: i for i, w in enumerate(sorted(set(table.worker_ids)))}
-    items = np.array([index[int(s)] for s in table.sample_ids])
-    codes = np.array([workers[w] for w in table.worker_ids])
-    if acts is not None:
-        fit = dawid_skene_with_activation(
-            items,
-            codes,
-            table.values,
-            np.array(prior_all),
-            np.array(a_z_all),
-            np.array(pair_all),
-            n_workers=len(workers),
-        )
-    else:
-        fit = dawid_skene_one_coin(
-            items, codes, table.values, np.array(prior_all), n_items=len(index)
-        )
-    return {
-        p.pair_id: np.array([fit.posterior[index[int(s)]] for s in p.sample_ids]) for p in pairs
-    }
+    ratings, info, item_codes = _study_ratings(pairs, table, priors, acts)
+    fit = aggregate_labels(aggregation, ratings, info, eta=eta, beta=beta)
+    return {p.pair_id: fit.labels[item_codes[p.pair_id]] for p in pairs}
 
 
 def _score_pair(
