@@ -26,6 +26,8 @@ class AggregationChoice(StrEnum):
     BRAGG_BETA = "bragg-beta"
     DAWID_SKENE = "dawid-skene"
     DS_ACT = "ds-act"
+    TWO_COIN = "two-coin"
+    TWO_COIN_ACT = "two-coin-act"
     MAJORITY = "majority"
     MEAN = "mean"
     ALL = "all"
@@ -80,7 +82,8 @@ AGG_OPT = typer.Option(
     help="How ratings "
     "become labels: bragg-model (SigLIP prior), bragg-uniform (prior --beta), "
     "bragg-beta, dawid-skene (per-worker error), ds-act (Dawid-Skene + model prior + "
-    "activation, turkops' own), majority, mean, or all.",
+    "activation, turkops' own), two-coin (per-worker sensitivity and specificity), "
+    "two-coin-act (two-coin + model prior + activation), majority, mean, or all.",
 )
 ETA_OPT = typer.Option("0.23", "--eta", help="Rater error rate, or 'auto' to estimate it by EM.")
 BETA_OPT = typer.Option(0.05, "--beta", help="Uniform prior P(concept) for bragg-uniform.")

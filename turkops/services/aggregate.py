@@ -8,11 +8,13 @@ and does not get is an InputError, so the message reaches the user as one line.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from turkops.domain import Aggregation, InputError
+from turkops.ratingfiles import read_gold, read_priors, read_ratings
 from turkops.stats import aggregation as agg
 from turkops.stats.dawid_skene import dawid_skene_one_coin, dawid_skene_with_activation
 from turkops.stats.two_coin import dawid_skene_two_coin, two_coin_with_activation
@@ -169,3 +171,124 @@ def aggregate_labels(
         n_iter=n_iter,
         converged=converged,
     )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class WorkerEstimate:
+    worker: str
+    ratings: int
+    sensitivity: float | None
+    specificity: float | None
+    agreement: float  # share of the worker's ratings equal to the rounded label
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FileAggregation:
+    """`turkops aggregate`'s result: labels (n_items,) by item id, per-worker estimates, and
+    the Pearson correlation / accuracy with gold labels when a gold file was given."""
+
+    fit: AggregatedLabels
+    item_ids: list[str]
+    workers: list[WorkerEstimate]
+    n_ratings: int
+    gold_pearson: float | None
+    gold_accuracy: float | None
+    n_gold: int
+
+
+def subsample_per_item(ratings: LongRatings, per_item: int, seed: int) -> LongRatings:
+    """Keep at most per_item ratings of each item, chosen at random (numpy default_rng(seed);
+    items in code order, rng.choice without replacement among the item's ratings in file order).
+    Used to measure an aggregator with fewer raters than a data set has."""
+    if per_item < 1:
+        raise InputError("--per-item must be at least 1")
+    rng = np.random.default_rng(seed)
+    order = np.argsort(ratings.items, kind="stable")
+    starts = np.searchsorted(ratings.items[order], np.arange(ratings.n_items + 1))
+    keep: list[np.ndarray] = []
+    for i in range(ratings.n_items):
+        rows = order[starts[i] : starts[i + 1]]
+        keep.append(rows if rows.size <= per_item else rng.choice(rows, per_item, replace=False))
+    idx = np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=np.int64)
+    return LongRatings(
+        ratings.items[idx],
+        ratings.workers[idx],
+        ratings.values[idx],
+        ratings.n_items,
+        ratings.n_workers,
+    )
+
+
+def aggregate_file(
+    ratings_path: Path,
+    aggregation: Aggregation,
+    *,
+    prior_path: Path | None = None,
+    gold_path: Path | None = None,
+    eta: float = agg.DEFAULT_ETA,
+    beta: float = agg.DEFAULT_BETA,
+    per_item: int | None = None,
+    seed: int = 0,
+) -> FileAggregation:
+    """Aggregate a long-format ratings CSV (ratingfiles.py) with the code collect uses."""
+    data = read_ratings(ratings_path)
+    ratings = LongRatings(
+        data.items, data.workers, data.values, len(data.item_ids), len(data.worker_ids)
+    )
+    info = ItemInfo()
+    if prior_path is not None:
+        pri = read_priors(prior_path, data.item_ids)
+        info = ItemInfo(agg.model_prior(pri.prior), pri.activation, pri.group)
+    gold = read_gold(gold_path, data.item_ids) if gold_path is not None else None
+    check_inputs(aggregation, info)
+    if per_item is not None:
+        ratings = subsample_per_item(ratings, per_item, seed)
+    fit = aggregate_labels(aggregation, ratings, info, eta=eta, beta=beta)
+    pearson = accuracy = None
+    n_gold = 0
+    if gold:
+        code = {item: k for k, item in enumerate(data.item_ids)}
+        idx = np.array([code[i] for i in gold])
+        truth = np.array(list(gold.values()), dtype=np.float64)
+        lab = fit.labels[idx]
+        ok = np.isfinite(lab)
+        n_gold = int(ok.sum())
+        if n_gold >= 2 and np.std(lab[ok]) > 0 and np.std(truth[ok]) > 0:
+            pearson = float(np.corrcoef(lab[ok], truth[ok])[0, 1])
+        if n_gold:
+            accuracy = float(np.mean((lab[ok] >= 0.5) == (truth[ok] > 0.5)))
+    return FileAggregation(
+        fit=fit,
+        item_ids=data.item_ids,
+        workers=_worker_estimates(ratings, fit, data.worker_ids),
+        n_ratings=int(ratings.values.size),
+        gold_pearson=pearson,
+        gold_accuracy=accuracy,
+        n_gold=n_gold,
+    )
+
+
+def _worker_estimates(
+    ratings: LongRatings, fit: AggregatedLabels, worker_ids: list[str]
+) -> list[WorkerEstimate]:
+    n_w = ratings.n_workers
+    count = np.bincount(ratings.workers, minlength=n_w)
+    agree = np.bincount(
+        ratings.workers,
+        weights=(ratings.values == (fit.labels[ratings.items] >= 0.5)).astype(np.float64),
+        minlength=n_w,
+    )
+    out = []
+    for w, name in enumerate(worker_ids):
+        if count[w] == 0:  # every rating of this worker fell out of a --per-item subsample
+            continue
+        out.append(
+            WorkerEstimate(
+                worker=name,
+                ratings=int(count[w]),
+                sensitivity=float(fit.sensitivity[w]) if fit.sensitivity is not None else None,
+                specificity=float(fit.specificity[w]) if fit.specificity is not None else None,
+                agreement=float(agree[w] / count[w]),
+            )
+        )
+    return out
