@@ -51,6 +51,17 @@ def _range(text: str, name: str) -> tuple[float, float]:
     return parts[0], parts[1]
 
 
+def _beta_params(text: str, name: str) -> tuple[float, float]:
+    """'6:3' -> (6.0, 3.0): the two parameters of a Beta distribution, both > 0."""
+    try:
+        a, b = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise InputError(f"{name} must be A:B (Beta parameters), got {text!r}") from None
+    if not (a > 0 and b > 0):
+        raise InputError(f"{name} must be A:B with A, B > 0, got {text!r}")
+    return a, b
+
+
 def _ints(text: str, name: str) -> tuple[int, ...]:
     try:
         values = tuple(sorted({int(x) for x in text.split(",") if x.strip()}))
@@ -81,9 +92,11 @@ def _settings(
     spammer_share: float,
     false_positive_rate: float | None,
     workers: int,
+    sensitivity: str = "6:3",
+    specificity: str = "30:1",
 ) -> tuple[PopulationSetting, CrowdSetting]:
-    if rater_errors not in ("uniform", "beta", "spammers"):
-        raise InputError("--rater-errors must be uniform, beta or spammers")
+    if rater_errors not in ("uniform", "beta", "spammers", "two-coin"):
+        raise InputError("--rater-errors must be uniform, beta, spammers or two-coin")
     try:
         pop = PopulationSetting(
             n_inputs=inputs,
@@ -97,6 +110,8 @@ def _settings(
             spammer_share=spammer_share,
             false_positive_rate=false_positive_rate,
             n_workers=workers,
+            sensitivity_beta=_beta_params(sensitivity, "--sensitivity"),
+            specificity_beta=_beta_params(specificity, "--specificity"),
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
@@ -281,8 +296,27 @@ def simulate(
         float, typer.Option("--auc", help="AUC of the cheap model (the SigLIP stand-in).")
     ] = 0.95,
     rater_errors: Annotated[
-        str, typer.Option("--rater-errors", help="uniform | beta (per rater) | spammers.")
+        str,
+        typer.Option(
+            "--rater-errors",
+            help="uniform | beta (per rater) | spammers | two-coin (asymmetric: per-worker "
+            "sensitivity and specificity from --sensitivity/--specificity Betas).",
+        ),
     ] = "uniform",
+    sensitivity: Annotated[
+        str,
+        typer.Option(
+            "--sensitivity",
+            help="A:B of the Beta each worker's sensitivity is drawn from (two-coin).",
+        ),
+    ] = "6:3",
+    specificity: Annotated[
+        str,
+        typer.Option(
+            "--specificity",
+            help="A:B of the Beta each worker's specificity is drawn from (two-coin).",
+        ),
+    ] = "30:1",
     spammer_share: Annotated[
         float,
         typer.Option("--spammer-share", help="Share of random answerers (with spammers)."),
@@ -345,6 +379,8 @@ def simulate(
         spammer_share,
         false_positive_rate,
         workers,
+        sensitivity,
+        specificity,
     )
     try:
         config = SimulationConfig(

@@ -28,6 +28,7 @@ from turkops.stats.aggregation import (
     model_prior,
 )
 from turkops.stats.dawid_skene import dawid_skene_one_coin, dawid_skene_with_activation
+from turkops.stats.two_coin import dawid_skene_two_coin, two_coin_with_activation
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -196,6 +197,48 @@ def _ds_model(cell: RatingCell, opts: AggregatorOptions) -> Labels:
     return Labels(_to_draws(cell, _dawid_skene(cell, opts)))
 
 
+def _two_coin(cell: RatingCell, opts: AggregatorOptions) -> Labels:
+    """Two-coin Dawid-Skene with the model prior, over each distinct (pair, input)."""
+    m = cell.n_raters
+    n_unique = cell.votes.shape[0]
+    fit = dawid_skene_two_coin(
+        np.repeat(np.arange(n_unique), m),
+        cell.workers.ravel().astype(np.int64),
+        cell.votes.ravel(),
+        _unique_prior(cell),
+        n_items=n_unique,
+        n_workers=cell.n_workers,
+        eta_init=opts.eta,
+        max_iter=opts.em_max_iter,
+        tol=opts.em_tol,
+    )
+    return Labels(_to_draws(cell, fit.posterior))
+
+
+def _two_coin_act(cell: RatingCell, opts: AggregatorOptions) -> Labels:
+    """Two-coin with the model prior and the activation refinement, scored as ds-act."""
+    m = cell.n_raters
+    n_unique = cell.votes.shape[0]
+    k, n = cell.positives.shape
+    act = np.empty(n_unique)
+    act[cell.unique_of_draw] = cell.activations_z.ravel()
+    pair = np.empty(n_unique, dtype=np.int64)
+    pair[cell.unique_of_draw] = np.repeat(np.arange(k), n)
+    fit = two_coin_with_activation(
+        np.repeat(np.arange(n_unique), m),
+        cell.workers.ravel().astype(np.int64),
+        cell.votes.ravel(),
+        _unique_prior(cell),
+        act,
+        pair,
+        n_workers=cell.n_workers,
+        eta_init=opts.eta,
+        max_iter=opts.em_max_iter,
+        tol=opts.em_tol,
+    )
+    return Labels(_to_draws(cell, fit.posterior), binary_variance=True)
+
+
 def _bragg_model_corrected(cell: RatingCell, opts: AggregatorOptions) -> Labels:
     """BRAgg(model) labels with E[label | c] under the EM η, for de-attenuation."""
     eta = _em_eta(cell, opts)
@@ -221,5 +264,7 @@ AGGREGATORS: dict[str, Aggregator] = {
     "ds-model": _ds_model,
     "ds-act": _ds_act,
     "ds-act-soft": _ds_act_soft,
+    "two-coin": _two_coin,
+    "two-coin-act": _two_coin_act,
 }
 """Every aggregator the simulator knows, by the name used in tables and JSON."""

@@ -15,7 +15,7 @@ from scipy import special, stats
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-RaterErrors = Literal["uniform", "beta", "spammers"]
+RaterErrors = Literal["uniform", "beta", "spammers", "two-coin"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +54,10 @@ class PopulationSetting:
 class CrowdSetting:
     """How raters err. eta: mean error rate; rater_errors: "uniform" (every worker η), "beta"
     (η_w ~ Beta with mean η and a+b = beta_concentration) or "spammers" (a spammer_share of
-    workers answers at random, the rest err with η); false_positive_rate: error rate on inputs
-    without the concept (None: the same as on inputs with it, i.e. symmetric, as BRAgg assumes);
-    n_workers: pool size of one study."""
+    workers answers at random, the rest err with η) or "two-coin" (asymmetric raters: each
+    worker's sensitivity ~ Beta(sensitivity_beta) and specificity ~ Beta(specificity_beta), η
+    unused); false_positive_rate: error rate on inputs without the concept (None: the same as on
+    inputs with it, i.e. symmetric, as BRAgg assumes); n_workers: pool size of one study."""
 
     eta: float = 0.23
     rater_errors: RaterErrors = "uniform"
@@ -64,8 +65,14 @@ class CrowdSetting:
     spammer_share: float = 0.2
     false_positive_rate: float | None = None
     n_workers: int = 100
+    # "Select the images that contain X": a missed image (mean sensitivity 0.67) is far likelier
+    # than a false tick (mean specificity 0.97).
+    sensitivity_beta: tuple[float, float] = (6.0, 3.0)
+    specificity_beta: tuple[float, float] = (30.0, 1.0)
 
     def __post_init__(self) -> None:
+        if min(*self.sensitivity_beta, *self.specificity_beta) <= 0:
+            raise ValueError("Beta parameters of sensitivity and specificity must be > 0")
         if not 0 <= self.eta < 0.5:
             raise ValueError("eta must lie in [0, 0.5)")
         if not 0 <= self.spammer_share <= 1:
@@ -164,6 +171,14 @@ def simulate_crowd(setting: CrowdSetting, rng: np.random.Generator) -> Crowd:
         err = rng.beta(max(eta * kappa, 1e-6), max((1 - eta) * kappa, 1e-6), w)
     elif setting.rater_errors == "spammers":
         err = np.full(w, eta)
+    elif setting.rater_errors == "two-coin":
+        sens = rng.beta(*setting.sensitivity_beta, w)
+        spec = rng.beta(*setting.specificity_beta, w)
+        return Crowd(
+            rate_if_present=sens,
+            rate_if_absent=1.0 - spec,
+            seed=int(rng.integers(0, 2**63)),
+        )
     else:
         raise ValueError(f"unknown rater_errors {setting.rater_errors!r}")
     fp = (
