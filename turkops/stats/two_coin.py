@@ -5,7 +5,7 @@ false tick. One error rate per worker (dawid_skene.py) cannot see that; here wor
 "present" with probability sens_w when the concept is there and 1 - spec_w when it is not.
 A worker rates few items, so each rate has a hierarchical Beta prior centred on the crowd's
 pooled rate: sens_w ~ Beta(s·μ1, s·(1-μ1)), spec_w ~ Beta(s·μ0, s·(1-μ0)), with (μ1, μ0) the
-pooled rates of all workers (empirical Bayes) and s pseudo-ratings of strength. The M-step takes
+pooled rates of all workers (empirical Bayes, with a weak hyperprior) and s pseudo-ratings of strength. The M-step takes
 each worker's posterior-mean rate under that prior. The per-item prior is BRAgg's (uniform β or
 the clipped model probability), optionally refined per group of items by covariates (the
 activation, as dawid_skene_with_activation does). Ratings are long format, codes 0..n-1.
@@ -29,6 +29,10 @@ DEFAULT_STRENGTH = 4.0
 peaks at s = 2-4 on both real crowds in tests/data/crowd (RTE, BlueBirds); docs/statistics.md."""
 RATE_BOUNDS = (1e-3, 1 - 1e-3)
 """Rates are kept off 0 and 1: one certain worker would otherwise overrule every other vote."""
+CROWD_PRIOR_STRENGTH = 10.0
+"""Pseudo-ratings at 1 - eta_init behind each crowd rate: on a handful of ratings with a low
+prior, EM could otherwise settle on "nothing is present and every worker ticks at random";
+against thousands of ratings they weigh nothing."""
 ACTIVATION_PENALTY = 0.1
 """Ridge penalty of the activation refinement, as in dawid_skene.ACTIVATION_PENALTY."""
 
@@ -202,10 +206,11 @@ def dawid_skene_two_coin(
         neg = n_rated - pos
         hit = np.bincount(wk, weights=pw * v, minlength=n_w)
         rej = np.bincount(wk, weights=(1.0 - pw) * (1.0 - v), minlength=n_w)
-        # The crowd's pooled rates (with one pseudo-count each way, so an empty class stays
-        # defined) are the centre the workers shrink to.
-        mu1 = float((hit.sum() + 1.0) / (pos.sum() + 2.0))
-        mu0 = float((rej.sum() + 1.0) / (neg.sum() + 2.0))
+        # The crowd's pooled rates (with CROWD_PRIOR_STRENGTH pseudo-ratings, so an empty class
+        # stays defined) are the centre the workers shrink to.
+        s0 = CROWD_PRIOR_STRENGTH
+        mu1 = float((hit.sum() + s0 * (1.0 - e0)) / (pos.sum() + s0))
+        mu0 = float((rej.sum() + s0 * (1.0 - e0)) / (neg.sum() + s0))
         sens = np.clip((hit + strength * mu1) / (pos + strength + 1e-12), lo, hi)
         spec = np.clip((rej + strength * mu0) / (neg + strength + 1e-12), lo, hi)
         sens, spec = _no_worse_than_random(sens, spec)
