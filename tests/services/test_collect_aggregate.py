@@ -52,7 +52,9 @@ def test_aggregate_reproduces_collect_labels(
     with ratings.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["item", "worker", "label"])
-        w.writerows(zip(table.sample_ids.tolist(), table.worker_ids, table.values.tolist()))
+        w.writerows(
+            zip(table.sample_ids.tolist(), table.worker_ids, table.values.tolist(), strict=True)
+        )
     priors = tmp_path / "priors.csv"
     column = {c: j for j, c in enumerate(scores.concepts)}
     rated = set(table.sample_ids.tolist())
