@@ -8,7 +8,8 @@ pooled rate: sens_w ~ Beta(s·μ1, s·(1-μ1)), spec_w ~ Beta(s·μ0, s·(1-μ0)
 pooled rates of all workers (empirical Bayes, with a weak hyperprior) and s pseudo-ratings of
 strength. The M-step takes each worker's posterior-mean rate under that prior. The per-item
 prior is BRAgg's (uniform β or the clipped model probability), optionally refined per group of
-items by covariates (the activation, as dawid_skene_with_activation does). Ratings are long format, codes 0..n-1.
+items by covariates (the activation, as dawid_skene_with_activation does). Ratings are long
+format, codes 0..n-1.
 """
 
 from __future__ import annotations
