@@ -239,25 +239,32 @@ def _study_ratings(
 ) -> tuple[LongRatings, ItemInfo, dict[int, np.ndarray]]:
     """The study's ratings as one long table over every (pair, sample), for one EM over the
     whole study (worker rates are shared across pairs), and each pair's item codes."""
-    index: dict[int, int] = {}
     item_codes: dict[int, np.ndarray] = {}
     a_z_all: list[np.ndarray] = []
     group_all: list[np.ndarray] = []
+    start = 0
     for code, p in enumerate(pairs):
         column = acts[:, p.neuron].astype(np.float64)
         sd = float(column.std()) or 1.0
         a_z_all.append((column[p.rows] - column.mean()) / sd)
         group_all.append(np.full(p.sample_ids.size, code, dtype=np.int64))
-        item_codes[p.pair_id] = np.arange(len(index), len(index) + p.sample_ids.size)
-        for sid in p.sample_ids.tolist():
-            index[sid] = len(index)
-    workers = {w: i for i, w in enumerate(sorted(set(table.worker_ids)))}
+        item_codes[p.pair_id] = np.arange(start, start + p.sample_ids.size)
+        start += p.sample_ids.size
+    # Vectorised look-ups: a large study has millions of ratings.
+    sample_ids = np.concatenate([p.sample_ids for p in pairs]).astype(np.int64)
+    order = np.argsort(sample_ids, kind="stable")
+    pos = np.searchsorted(sample_ids[order], table.sample_ids)
+    if np.any(pos >= sample_ids.size) or np.any(sample_ids[order][pos] != table.sample_ids):
+        raise InputError("a rating refers to a sample that belongs to no pair of this study")
+    worker_names, worker_codes = np.unique(
+        np.asarray(table.worker_ids, dtype=str), return_inverse=True
+    )
     ratings = LongRatings(
-        items=np.array([index[int(s)] for s in table.sample_ids], dtype=np.int64),
-        workers=np.array([workers[w] for w in table.worker_ids], dtype=np.int64),
+        items=order[pos].astype(np.int64),
+        workers=worker_codes.astype(np.int64).ravel(),
         values=np.asarray(table.values, dtype=np.int64),
-        n_items=len(index),
-        n_workers=len(workers),
+        n_items=int(sample_ids.size),
+        n_workers=int(worker_names.size),
     )
     info = ItemInfo(
         model_prior=np.concatenate([priors[p.pair_id] for p in pairs]) if priors else None,
