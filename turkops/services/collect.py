@@ -173,7 +173,7 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
     rng = np.random.default_rng(options.seed)
     for aggregation in options.aggregations:
         labels = _labels(aggregation, pairs, table, priors, eta, options.beta, acts)
-        # ds-act conditions on the activation too, which is scored with the binary variance.
+        # ds-act and two-coin-act condition on the activation too: scored with the binary variance.
         variance: ConceptVariance = "binary" if aggregation in BINARY_VARIANCE else "weighted"
         pair_scores: dict[int, tuple] = {}
         for p in pairs:
