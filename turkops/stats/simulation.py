@@ -26,7 +26,6 @@ from turkops.stats.aggregation import (
     mean_vote,
     model_prior,
 )
-from turkops.stats.correlation import noise_corrected_correlation, weighted_correlations
 from turkops.stats.sampling import (
     DEFAULT_ALPHA,
     DEFAULT_EPS,
@@ -43,7 +42,13 @@ from turkops.stats.simulation_summary import (
     StrategySummary,
     evaluations_to_target,
 )
-from turkops.stats.strategies import AGGREGATORS, AggregatorOptions, Labels, RatingCell
+from turkops.stats.strategies import (
+    AGGREGATORS,
+    AggregatorOptions,
+    Labels,
+    RatingCell,
+    score_labels,
+)
 from turkops.stats.synthetic import (
     Crowd,
     CrowdSetting,
@@ -162,22 +167,7 @@ def _estimate(
     labels: Labels, a_z: FloatArray, weights: FloatArray, cfg: SimulationConfig
 ) -> FloatArray:
     """ρ̂ per pair (K,) from one aggregator's labels, as that aggregator asks to be scored."""
-    if labels.if_absent is not None and labels.if_present is not None:
-        return noise_corrected_correlation(
-            a_z,
-            labels.values,
-            labels.if_absent,
-            labels.if_present,
-            weights,
-            self_normalised=cfg.self_normalised,
-        ).rho
-    return weighted_correlations(
-        a_z,
-        labels.values,
-        weights,
-        self_normalised=cfg.self_normalised,
-        concept_variance="binary" if labels.binary_variance else "weighted",
-    ).rho
+    return score_labels(labels, a_z, weights, cfg.self_normalised)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
