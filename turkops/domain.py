@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from turkops.stats import DEFAULT_AGGREGATOR as _stats_default
+
 
 class TurkopsError(Exception):
     """Base of every error a user can cause or must act on; the CLI prints it as one line."""
@@ -100,4 +102,8 @@ class Aggregation(StrEnum):
     BRAGG_MODEL = "bragg-model"
     BRAGG_BETA = "bragg-beta"
     DAWID_SKENE = "dawid-skene"
-    DS_ACT = "ds-act"  # turkops' own: Dawid-Skene + model prior + activation (docs/statistics.md)
+    DS_ACT = "ds-act"  # Dawid-Skene + model prior + activation (docs/statistics.md)
+
+
+DEFAULT_AGGREGATION = Aggregation(_stats_default)
+"""The default aggregator everywhere (turkops.stats.DEFAULT_AGGREGATOR, chosen by measurement)."""

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from turkops.cli.app import app
 from turkops.cli.common import console, runtime
-from turkops.domain import Aggregation, InputError
+from turkops.domain import DEFAULT_AGGREGATION, Aggregation, InputError
 
 if TYPE_CHECKING:
     from turkops.services.collect import CollectOptions, CollectResult
@@ -75,12 +75,13 @@ def collect_options(
 
 
 AGG_OPT = typer.Option(
-    AggregationChoice.BRAGG_MODEL,
+    AggregationChoice(DEFAULT_AGGREGATION.value),
     "--aggregation",
     help="How ratings "
     "become labels: bragg-model (SigLIP prior), bragg-uniform (prior --beta), "
     "bragg-beta, dawid-skene (per-worker error), ds-act (Dawid-Skene + model prior + "
-    "activation, turkops' own), majority, mean, or all.",
+    f"activation), majority, mean, or all. Default: {DEFAULT_AGGREGATION} "
+    "(chosen by measurement, docs/statistics.md).",
 )
 ETA_OPT = typer.Option("0.23", "--eta", help="Rater error rate, or 'auto' to estimate it by EM.")
 BETA_OPT = typer.Option(0.05, "--beta", help="Uniform prior P(concept) for bragg-uniform.")

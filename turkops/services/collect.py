@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from turkops.domain import Aggregation, InputError
+from turkops.domain import DEFAULT_AGGREGATION, Aggregation, InputError
 from turkops.services.ratings import PairSamples, RatingTable, load_ratings
 from turkops.services.studies import load_activations, load_concept_scores
 from turkops.stats import aggregation as agg
@@ -30,7 +30,7 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class CollectOptions:
-    aggregations: tuple[Aggregation, ...] = (Aggregation.BRAGG_MODEL,)
+    aggregations: tuple[Aggregation, ...] = (DEFAULT_AGGREGATION,)
     eta: float | None = 0.23  # None: estimate by EM from the study's ratings
     beta: float = 0.05
     n_boot: int = 1000

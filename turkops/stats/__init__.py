@@ -6,3 +6,10 @@ agreement (Fleiss' kappa), comparison (t-tests), planning (MTurk cost model, bud
 pilot (RCE by design from a pilot), synthetic / strategies / simulation (the simulator).
 The API is documented in docs/statistics.md.
 """
+
+DEFAULT_AGGREGATOR = "bragg-model"
+"""The one default aggregator of collect, report, plan, the docs and the demo, chosen by
+measurement (docs/statistics.md, "Choosing the default"): the best null and mis-ranking of the
+aggregators measured, RCE within reach of ds-act. Here, not in domain.py, so that the pure stats
+core can name it; domain.DEFAULT_AGGREGATION is this value as an Aggregation."""
+

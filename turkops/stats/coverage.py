@@ -166,9 +166,7 @@ def aggregator_intervals(
         if method == "bca"
         else None
     )
-    low, high = interval_from_replicates(
-        point, reps, level=level, method=method, acceleration=acc
-    )
+    low, high = interval_from_replicates(point, reps, level=level, method=method, acceleration=acc)
     return PairIntervals(point, low, high, reps)
 
 

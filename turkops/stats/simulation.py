@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from turkops.stats import DEFAULT_AGGREGATOR
 from turkops.stats.aggregation import (
     bragg_beta_posterior,
     bragg_posterior,
@@ -64,9 +65,9 @@ IntArray = npt.NDArray[np.int64]
 Progress = Callable[[int, int], None]
 
 SAMPLERS = ("uniform", "ag-is", "mg-is")
-TURKOPS_AGGREGATOR = "ds-act"
-"""The aggregator turkops recommends, chosen by simulation (docs/statistics.md, "Decisions")."""
-DEFAULT_AGGREGATORS = ("majority", "mean", "bragg-uniform", "bragg-model", TURKOPS_AGGREGATOR)
+TURKOPS_AGGREGATOR = DEFAULT_AGGREGATOR
+"""The aggregator turkops recommends (turkops.stats.DEFAULT_AGGREGATOR, docs/statistics.md)."""
+DEFAULT_AGGREGATORS = ("majority", "mean", "bragg-uniform", "bragg-model", "ds-act")
 DEFAULT_TARGET_RCE = 0.275
 
 __all__ = [
