@@ -23,12 +23,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from turkops.stats.aggregation import LabelMoments, bragg_posterior, label_moments, model_prior
 from turkops.stats.correlation import bootstrap_replicates
 from turkops.stats.intervals import (
     INTERVAL_METHODS,
     IntervalMethod,
     interval_from_replicates,
     jackknife_acceleration,
+)
+from turkops.stats.model_assisted import (
+    ModelAssistedEstimates,
+    corrected_labels,
+    model_assisted_correlations,
 )
 from turkops.stats.sampling import DEFAULT_EPS, DEFAULT_GAMMA, draw_indices, mg_is_proposal, zscore
 from turkops.stats.strategies import (
@@ -57,6 +63,8 @@ PER_INPUT = frozenset({"majority", "mean", "bragg-uniform", "bragg-model", "brag
 """Aggregators whose label is a function of the input's own votes and fixed parameters."""
 EXACT = "exact"
 """Reference 'aggregator' of the coverage simulation: the true labels (no rating noise)."""
+MODEL_ASSISTED = {"bragg-model-ma": "bragg-model", "exact-ma": EXACT}
+"""Model-assisted estimators (model_assisted.py) and the labels they de-attenuate."""
 NULL_THRESHOLD = 0.1
 HARD_RHO = 0.15
 """Right explanations with ρ below this make the hard mis-ranking cases."""
@@ -202,7 +210,7 @@ class CoverageConfig:
             raise ValueError("draws must be >= 2 and n_boot >= 10")
         if not self.raters or min(self.raters) < 1 or max(self.raters) > self.crowd.n_workers:
             raise ValueError("raters must be >= 1 and at most the worker pool")
-        unknown = set(self.aggregators) - set(AGGREGATORS) - {EXACT}
+        unknown = set(self.aggregators) - set(AGGREGATORS) - {EXACT, *MODEL_ASSISTED}
         if unknown:
             raise ValueError(f"unknown aggregators {sorted(unknown)}; known: {sorted(AGGREGATORS)}")
         if self.method not in INTERVAL_METHODS:
@@ -296,6 +304,15 @@ def run_coverage(
                 n_workers=crowd.n_workers,
             )
             for name in cfg.aggregators:
+                if name in MODEL_ASSISTED:
+                    ma = _model_assisted(
+                        name, cell, acts, probs, concept, q, idx, cfg.options, cfg.level
+                    )
+                    store = acc[(name, m)]
+                    store["point"].append(ma.rho)
+                    store["low"].append(ma.low)
+                    store["high"].append(ma.high)
+                    continue
                 if name == EXACT:
                     fn, refit = _exact(concept[rows, idx]), False
                 else:
@@ -325,6 +342,48 @@ def run_coverage(
         true = np.concatenate(truths)
         rows_out.append(_row(name, m, point, low, high, true, [t.size // 2 for t in truths]))
     return CoverageResult(cfg, tuple(rows_out))
+
+
+def _model_assisted(
+    name: str,
+    cell: RatingCell,
+    acts: FloatArray,
+    probs: FloatArray,
+    concept: FloatArray,
+    q: FloatArray,
+    idx: IntArray,
+    opts: AggregatorOptions,
+    level: float,
+) -> ModelAssistedEstimates:
+    prior_full = model_prior(probs)
+    rows = np.arange(acts.shape[0])[:, None]
+    if MODEL_ASSISTED[name] == EXACT:
+        c = concept[rows, idx]
+        s0, s1 = np.zeros_like(probs), np.ones_like(probs)
+    else:
+        m = cell.n_raters
+
+        moments = label_moments(
+            lambda k, mm: bragg_posterior(k, mm, opts.eta, prior_full),
+            np.full(probs.shape, float(m)),
+            1.0 - opts.eta,
+            opts.eta,
+        )
+        _, s0, s1 = corrected_labels(np.zeros_like(probs), moments)
+        labels = bragg_posterior(cell.positives, m, opts.eta, prior_full[rows, idx])
+        draw_moments = LabelMoments(
+            *(
+                x[rows, idx]
+                for x in (
+                    moments.mean_absent,
+                    moments.mean_present,
+                    moments.square_absent,
+                    moments.square_present,
+                )
+            )
+        )
+        c, _, _ = corrected_labels(labels, draw_moments)
+    return model_assisted_correlations(zscore(acts), prior_full, q, idx, c, s0, s1, level=level)
 
 
 def _row(
