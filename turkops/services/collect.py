@@ -18,8 +18,8 @@ from turkops.stats.agreement import fleiss_kappa
 from turkops.stats.comparison import paired_t_test, welch_t_test
 from turkops.stats.correlation import (
     ConceptVariance,
-    correlation_interval,
-    weighted_correlation,
+    correlation_intervals,
+    weighted_correlations,
 )
 from turkops.stats.dawid_skene import dawid_skene_one_coin, dawid_skene_with_activation
 from turkops.stats.sampling import importance_weights
@@ -170,11 +170,8 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
         labels = _labels(aggregation, pairs, table, priors, eta, options.beta, acts)
         # ds-act conditions on the activation too, which is scored with the binary variance.
         variance: ConceptVariance = "binary" if aggregation == Aggregation.DS_ACT else "weighted"
-        pair_scores: dict[int, tuple] = {}
+        pair_scores = _score_pairs(pairs, labels, acts, n_inputs, rng, options, variance)
         for p in pairs:
-            pair_scores[p.pair_id] = _score_pair(
-                p, labels[p.pair_id], acts, n_inputs, rng, options, variance
-            )
             if aggregation == options.aggregations[0]:
                 for sid, lab in zip(p.sample_ids.tolist(), labels[p.pair_id].tolist(), strict=True):
                     posteriors_for_workers[sid] = lab
@@ -303,71 +300,75 @@ def _dawid_skene(
     }
 
 
-def _score_pair(
-    p: PairSamples,
-    labels: np.ndarray,
+def _score_pairs(
+    pairs: list[PairSamples],
+    labels: dict[int, np.ndarray],
     acts: np.ndarray,
     n_inputs: int,
     rng: np.random.Generator,
     options: CollectOptions,
     variance: ConceptVariance = "weighted",
-) -> tuple:
-    """(rho, low, high, se, n_images, n_draws, n_ratings, ess, note) for one pair."""
-    ok = p.totals > 0
-    n_img, n_rat, n_draws = int(ok.sum()), int(p.totals.sum()), int(p.counts[ok].sum())
-    if n_img == 0:
-        return None, None, None, None, 0, 0, 0, 0.0, "no ratings yet"
-    column = acts[:, p.neuron].astype(np.float64)
-    sd = float(column.std())
-    if sd == 0.0:
-        return (
-            None,
-            None,
-            None,
-            None,
-            n_img,
-            n_draws,
-            n_rat,
-            0.0,
-            "neuron is constant over the probing set: correlation undefined",
-        )
-    # Activations are known on the whole probing set, so they are z-scored over all of it.
-    a_z = (column[p.rows[ok]] - column.mean()) / sd
-    w = importance_weights(p.q[ok], n_inputs)
-    est = weighted_correlation(a_z, labels[ok], w, p.counts[ok], concept_variance=variance)
-    if est.degenerate:
-        return (
-            None,
-            None,
-            None,
-            None,
-            n_img,
-            n_draws,
-            n_rat,
-            float(est.ess),
-            "all aggregated labels are equal: correlation undefined",
-        )
-    ci = correlation_interval(
+) -> dict[int, tuple]:
+    """(rho, low, high, se, n_images, n_draws, n_ratings, ess, note) per pair id.
+
+    All scorable pairs go through one batched estimate and one batched bootstrap (BCa), padded
+    to the longest sample: per-pair calls would cost seconds per thousand pairs.
+    """
+    out: dict[int, tuple] = {}
+    mean = acts.mean(axis=0, dtype=np.float64)
+    sd = acts.std(axis=0, dtype=np.float64)
+    batch: list[tuple[PairSamples, np.ndarray, int, int, int]] = []
+    for p in pairs:
+        ok = p.totals > 0
+        n_img, n_rat, n_draws = int(ok.sum()), int(p.totals.sum()), int(p.counts[ok].sum())
+        if n_img == 0:
+            out[p.pair_id] = (None, None, None, None, 0, 0, 0, 0.0, "no ratings yet")
+        elif sd[p.neuron] == 0.0:
+            note = "neuron is constant over the probing set: correlation undefined"
+            out[p.pair_id] = (None, None, None, None, n_img, n_draws, n_rat, 0.0, note)
+        else:
+            batch.append((p, ok, n_img, n_draws, n_rat))
+    if not batch:
+        return out
+    width = max(int(ok.sum()) for _, ok, *_ in batch)
+    k = len(batch)
+    a_z, y, w, cnt = (np.zeros((k, width)) for _ in range(4))
+    for row, (p, ok, n_img, _, _) in enumerate(batch):
+        # Activations are known on the whole probing set, so they are z-scored over all of it.
+        col = acts[p.rows[ok], p.neuron].astype(np.float64)
+        a_z[row, :n_img] = (col - mean[p.neuron]) / sd[p.neuron]
+        y[row, :n_img] = labels[p.pair_id][ok]
+        w[row, :n_img] = importance_weights(p.q[ok], n_inputs)
+        cnt[row, :n_img] = p.counts[ok]
+    est = weighted_correlations(a_z, y, w, cnt, concept_variance=variance)
+    ci = correlation_intervals(
         a_z,
-        labels[ok],
+        y,
         w,
-        p.counts[ok],
+        cnt,
         rng,
         n_boot=options.n_boot,
         level=options.level,
         concept_variance=variance,
     )
-    return (
-        float(est.rho),
-        float(ci.low),
-        float(ci.high),
-        float(ci.se),
-        n_img,
-        n_draws,
-        n_rat,
-        float(est.ess),
-        None,
-    )
+    for row, (p, _, n_img, n_draws, n_rat) in enumerate(batch):
+        ess = float(est.ess[row])
+        if est.degenerate[row]:
+            note = "all aggregated labels are equal: correlation undefined"
+            out[p.pair_id] = (None, None, None, None, n_img, n_draws, n_rat, ess, note)
+            continue
+        out[p.pair_id] = (
+            float(est.rho[row]),
+            float(ci.low[row]),
+            float(ci.high[row]),
+            float(ci.se[row]),
+            n_img,
+            n_draws,
+            n_rat,
+            ess,
+            None,
+        )
+    return out
 
 
 def rank_methods(
