@@ -15,6 +15,7 @@ from turkops.db.models import Input, Pair, Sample
 from turkops.report.plots import method_bar_chart
 from turkops.services.collect import CollectOptions, CollectResult, collect_study
 from turkops.services.studies import load_activations
+from turkops.stats.comparison import format_p
 from turkops.studyfiles import is_url
 from turkops.wiring import Runtime
 
@@ -40,8 +41,9 @@ def build_report(rt: Runtime, name: str, options: CollectOptions) -> str:
     chart = method_bar_chart(
         [m.method for m in methods],
         [m.mean or 0.0 for m in methods],
-        [m.sem or 0.0 for m in methods],
-        f"{name}: mean correlation by method ({aggregation})",
+        [m.ci_low if m.ci_low is not None else (m.mean or 0.0) for m in methods],
+        [m.ci_high if m.ci_high is not None else (m.mean or 0.0) for m in methods],
+        f"{name}: mean correlation by method ({aggregation}), 95% CI",
     )
     env = Environment(
         loader=FileSystemLoader(str(_TEMPLATE_DIR)),
@@ -63,13 +65,18 @@ def build_report(rt: Runtime, name: str, options: CollectOptions) -> str:
                 "mean": _fmt(m.mean),
                 "sem": _fmt(m.sem),
                 "n_neurons": m.n_neurons,
-                "p_two": _fmt(m.vs_best_p_two_sample, 4),
-                "p_paired": _fmt(m.vs_best_p_paired, 4),
+                "p_two": format_p(m.vs_best_p_two_sample),
+                "p_paired": format_p(m.vs_best_p_paired),
+                "ci": "n/a" if m.ci_low is None else f"[{m.ci_low:.3f}, {m.ci_high:.3f}]",
+                "diff": "" if m.diff_vs_best is None else f"{m.diff_vs_best:.3f} "
+                f"[{m.diff_low:.3f}, {m.diff_high:.3f}]",
+                "p_holm": format_p(m.p_holm),
                 "css": css_class(m.mean),
             }
             for m in methods
         ],
         cards=_cards(rt, name, result, aggregation),
+        provenance=provenance(rt, name, result, options),
         kappa=_fmt(result.fleiss_kappa),
         n_workers=len(result.workers),
         n_ratings=sum(w.ratings for w in result.workers),
@@ -79,6 +86,39 @@ def build_report(rt: Runtime, name: str, options: CollectOptions) -> str:
             for w in result.workers
         ],
     )
+
+
+def provenance(
+    rt: Runtime, name: str, result: CollectResult, options: CollectOptions
+) -> list[tuple[str, str]]:
+    """Where the numbers come from, as (field, value) rows for the report's header."""
+    from turkops import __version__
+    from turkops.services.studies import CONCEPT_PROBS
+
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        scores = repo.array_file(study.id, CONCEPT_PROBS)
+        meta = dict(scores.meta) if scores is not None else {}
+        strategy, per_pair = study.sample_strategy, study.sample_per_pair
+        gamma, seed, provider = study.sample_gamma, study.sample_seed, study.provider
+    aggregation = result.aggregations[0]
+    ess = [p.ess for p in result.pairs if p.aggregation == aggregation and p.n_images > 0]
+    calibration = meta.get("calibration")
+    return [
+        ("sampler", f"{strategy or 'n/a'} (gamma {gamma})"),
+        ("draws per pair", str(per_pair or "n/a")),
+        ("sampling seed", str(seed if seed is not None else "n/a")),
+        (
+            "effective sample size",
+            f"median {sorted(ess)[len(ess) // 2]:.0f}, min {min(ess):.0f}" if ess else "n/a",
+        ),
+        ("concept scores", str(meta.get("source", "none"))),
+        ("calibration", str(calibration) if calibration is not None else "not recorded"),
+        ("aggregator", f"{aggregation} (eta {_fmt(result.eta)}, {result.eta_source})"),
+        ("intervals", f"BCa bootstrap, {options.n_boot} replicates, seed {options.seed}"),
+        ("turkops version", __version__),
+        ("provider", str(provider)),
+    ]
 
 
 def _cards(rt: Runtime, name: str, result: CollectResult, aggregation: str) -> list[dict]:

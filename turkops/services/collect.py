@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
 import numpy as np
@@ -15,7 +15,7 @@ from turkops.services.ratings import PairSamples, RatingTable, load_ratings
 from turkops.services.studies import load_activations, load_concept_scores
 from turkops.stats import aggregation as agg
 from turkops.stats.agreement import fleiss_kappa
-from turkops.stats.comparison import paired_t_test, welch_t_test
+from turkops.stats.comparison import compare_methods, paired_t_test, welch_t_test
 from turkops.stats.correlation import (
     ConceptVariance,
     correlation_intervals,
@@ -68,6 +68,15 @@ class MethodScore:
     vs_best_p_two_sample: float | None
     vs_best_p_paired: float | None
     n_paired: int
+    # Intervals and tests that carry each pair's estimation error (comparison.compare_methods):
+    # the mean's 95% interval, best - this method with its interval, p and Holm-adjusted p.
+    ci_low: float | None = None
+    ci_high: float | None = None
+    diff_vs_best: float | None = None
+    diff_low: float | None = None
+    diff_high: float | None = None
+    p_vs_best: float | None = None
+    p_holm: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +173,7 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
         result.eta, result.eta_source = float(fit.eta), f"EM ({fit.n_iter} iterations)"
     eta = float(result.eta if result.eta is not None else agg.DEFAULT_ETA)
     by_method: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    errors: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     posteriors_for_workers: dict[int, float] = {}
     rng = np.random.default_rng(options.seed)
     for aggregation in options.aggregations:
@@ -199,9 +209,15 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
             )
             if rho is not None:
                 by_method[str(aggregation)][method][neuron] = rho
+                errors[str(aggregation)][method][neuron] = se
         result.methods.extend(
             rank_methods(
-                str(aggregation), by_method[str(aggregation)], {e[1] for e in explanations}
+                str(aggregation),
+                by_method[str(aggregation)],
+                {e[1] for e in explanations},
+                errors[str(aggregation)],
+                rng,
+                options.level,
             )
         )
     result.fleiss_kappa = _kappa(table)
@@ -372,9 +388,16 @@ def _score_pairs(
 
 
 def rank_methods(
-    aggregation: str, scores: dict[str, dict[int, float]], methods: set[str]
+    aggregation: str,
+    scores: dict[str, dict[int, float]],
+    methods: set[str],
+    errors: dict[str, dict[int, float]] | None = None,
+    rng: np.random.Generator | None = None,
+    level: float = 0.95,
 ) -> list[MethodScore]:
-    """Mean ± s.e.m. over neurons per method; Welch and paired t-tests against the best."""
+    """Mean ± s.e.m. over neurons per method; Welch and paired t-tests against the best (the
+    paper's); and intervals, differences and Holm-adjusted p-values that also carry each pair's
+    estimation error `errors` (method -> neuron -> se; None: scores are exact)."""
     stats = {}
     for method in sorted(methods):
         values = np.array(list(scores.get(method, {}).values()), dtype=np.float64)
@@ -408,7 +431,29 @@ def rank_methods(
                 len(shared) if method != best else 0,
             )
         )
-    return out
+    with_se = {
+        m: {n: (r, (errors or {}).get(m, {}).get(n, 0.0)) for n, r in per.items()}
+        for m, per in scores.items()
+        if per
+    }
+    if not with_se:
+        return out
+    intervals, diffs = compare_methods(
+        with_se, rng if rng is not None else np.random.default_rng(0), level=level
+    )
+    return [
+        replace(
+            s,
+            ci_low=_f(intervals[s.method].low) if s.method in intervals else None,
+            ci_high=_f(intervals[s.method].high) if s.method in intervals else None,
+            diff_vs_best=_f(diffs[s.method].difference) if s.method in diffs else None,
+            diff_low=_f(diffs[s.method].low) if s.method in diffs else None,
+            diff_high=_f(diffs[s.method].high) if s.method in diffs else None,
+            p_vs_best=_f(diffs[s.method].p_value) if s.method in diffs else None,
+            p_holm=_f(diffs[s.method].p_holm) if s.method in diffs else None,
+        )
+        for s in out
+    ]
 
 
 def _f(x: float | None) -> float | None:
