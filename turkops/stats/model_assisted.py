@@ -34,13 +34,15 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ModelAssistedEstimates:
-    """rho, low, high, se, mu_c: (K,); level of the intervals."""
+    """rho, low, high, se, mu_c (the estimated base rate), cov (the estimated covariance of ā
+    and c): (K,); level of the intervals."""
 
     rho: FloatArray
     low: FloatArray
     high: FloatArray
     se: FloatArray
     mu_c: FloatArray
+    cov: FloatArray
     level: float
 
 
@@ -125,5 +127,6 @@ def model_assisted_correlations(
         high=np.clip(rho + half, -1.0, 1.0),
         se=se,
         mu_c=mu,
+        cov=cov,
         level=level,
     )
