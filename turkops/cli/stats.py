@@ -21,7 +21,7 @@ from rich.table import Table
 
 from turkops.cli.app import app
 from turkops.domain import InputError
-from turkops.stats.coverage import EXACT
+from turkops.stats.coverage import EXACT, MODEL_ASSISTED
 from turkops.stats.intervals import INTERVAL_METHODS
 from turkops.stats.planning import BudgetPlan, CostModel, RceSurface, plan_budget
 from turkops.stats.sampling import DEFAULT_EPS, DEFAULT_GAMMA
@@ -380,7 +380,7 @@ def simulate(
             pairs_per_study,
             _ints(draws, "--draws")[0],
             _ints(raters, "--raters"),
-            _names(aggregators, "aggregators", [*AGGREGATORS, EXACT]),
+            _names(aggregators, "aggregators", [*AGGREGATORS, EXACT, *MODEL_ASSISTED]),
             n_boot,
             interval,
             fixed_labels,

@@ -7,6 +7,7 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from turkops.db.models import Input, Pair, Sample
 from turkops.report.plots import method_bar_chart
 from turkops.services.collect import CollectOptions, CollectResult, collect_study
+from turkops.services.ratings import load_ratings
 from turkops.services.studies import load_activations
 from turkops.stats.comparison import format_p
 from turkops.studyfiles import is_url
@@ -139,6 +141,29 @@ def _cards(rt: Runtime, name: str, result: CollectResult, aggregation: str) -> l
             .join(Input, Sample.input_id == Input.id)
             .where(Pair.study_id == study.id)
         ).all()
+        pair_samples, _ = load_ratings(repo, study.id)
+        # The top-activating images of the whole probing set, to set beside the sampled ones:
+        # what a top-k evaluation would have shown, and whether the sample reached it.
+        neurons = sorted({e.neuron for e in result.pairs if e.aggregation == aggregation})
+        top_rows = {
+            n: np.argsort(-acts[:, n], kind="stable")[:THUMBS_PER_CONCEPT].tolist()
+            for n in neurons
+        }
+        wanted = sorted({r for rows_ in top_rows.values() for r in rows_})
+        top_inputs = {
+            row: (image, path, url)
+            for row, image, path, url in repo.session.execute(
+                select(Input.row_index, Input.image, Input.image_path, Input.url).where(
+                    Input.study_id == study.id, Input.row_index.in_(wanted)
+                )
+            ).all()
+        }
+    votes: dict[int, tuple[int, int]] = {}
+    for ps in pair_samples:
+        for sid, pos, tot in zip(
+            ps.sample_ids.tolist(), ps.positives.tolist(), ps.totals.tolist(), strict=True
+        ):
+            votes[int(sid)] = (int(pos), int(tot))
     groups: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for neuron, concept, sid, row, image, path, url in rows:
         groups[neuron][concept].append((float(acts[row, neuron]), sid, image, path, url))
@@ -167,16 +192,32 @@ def _cards(rt: Runtime, name: str, result: CollectResult, aggregation: str) -> l
             thumbs = []
             for act, sid, image, path, url in items[:THUMBS_PER_CONCEPT]:
                 label = result.sample_labels.get(sid)
+                pos, tot = votes.get(sid, (0, 0))
                 thumbs.append(
                     {
                         "src": _thumb_src(image, path, url),
                         "alt": image,
-                        "caption": f"{act:.2f} / {_fmt(label, 2)}",
+                        "caption": f"{act:.2f} / {_fmt(label, 2)} / {pos} of {tot}",
                     }
                 )
             card_groups.append({"concept": concept, "thumbs": thumbs})
+        top = []
+        for row in top_rows.get(neuron, []):
+            image, path, url = top_inputs.get(row, ("", None, None))
+            top.append(
+                {
+                    "src": _thumb_src(image, path, url),
+                    "alt": image,
+                    "caption": f"{float(acts[row, neuron]):.2f}",
+                }
+            )
         cards.append(
-            {"neuron": neuron, "explanations": explanations[neuron], "groups": card_groups}
+            {
+                "neuron": neuron,
+                "explanations": explanations[neuron],
+                "groups": card_groups,
+                "top": top,
+            }
         )
     return cards
 
