@@ -454,7 +454,7 @@ def _coverage(
             raters=raters,
             aggregators=aggregators,
             n_boot=n_boot,
-            method=interval,  # type: ignore[arg-type]
+            method=interval,
             refit=False if fixed_labels else None,
         )
     except ValueError as exc:

@@ -340,6 +340,7 @@ def correlation_intervals(
     (intervals.interval_from_replicates). Intervals are clipped to [-1, 1]; se is the replicates'
     standard deviation.
     """
+    # Imported here: intervals builds on this module's sums, so a top-level import would cycle.
     from turkops.stats.intervals import interval_from_replicates, jackknife_acceleration
 
     if not 0.0 < level < 1.0:
