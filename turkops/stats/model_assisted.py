@@ -118,7 +118,7 @@ def model_assisted_correlations(
     e[rows.repeat(pos.shape[1], 1)[seen], pos[seen]] = ((ct - pi_s) ** 2)[seen]
     second = (a * a * e / (n_pop * n_pop * q)).sum(-1)
     var_cov = np.maximum(second - resid_cov**2, 0.0) / nn
-    rho = cov / sigma
+    rho = np.clip(cov / sigma, -1.0, 1.0)
     se = np.sqrt(var_cov) / sigma
     half = special.ndtri(0.5 + level / 2) * se
     return ModelAssistedEstimates(
