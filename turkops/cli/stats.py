@@ -675,10 +675,11 @@ def plan(
         str,
         typer.Option(
             "--aggregators",
-            help="Aggregators to choose from, comma-separated (best one wins); any `collect "
-            "--aggregation` name: " + ", ".join(COLLECT_TO_SIMULATOR),
+            help="Aggregators to choose from, comma-separated (the lowest expected RCE wins; "
+            "RCE only, not coverage or ranking: docs/statistics.md); default: the default "
+            "aggregator; any `collect --aggregation` name: " + ", ".join(COLLECT_TO_SIMULATOR),
         ),
-    ] = f"{TURKOPS_AGGREGATOR},ds-act",
+    ] = TURKOPS_AGGREGATOR,
     inputs: Annotated[
         int, typer.Option("--inputs", min=10, help="Probing-set size N (simulation).")
     ] = 50_000,
