@@ -103,3 +103,9 @@ class Aggregation(StrEnum):
     DS_ACT = "ds-act"  # turkops' own: Dawid-Skene + model prior + activation (docs/statistics.md)
     TWO_COIN = "two-coin"  # per-worker sensitivity + specificity (turkops/stats/two_coin.py)
     TWO_COIN_ACT = "two-coin-act"  # two-coin + model prior + activation, as ds-act
+
+
+# Kept equal to turkops.stats.DEFAULT_AGGREGATOR by a test; spelled out here so that importing
+# the domain vocabulary never imports the statistics core (and scipy) at start-up.
+DEFAULT_AGGREGATION = Aggregation.BRAGG_MODEL
+"""The default aggregator everywhere (chosen by measurement, docs/statistics.md)."""

@@ -51,3 +51,47 @@ def test_report_renders(
             if td.text.startswith("W") and td.text[1:].isalnum()
         ]
     )
+
+
+def test_report_tells_provenance_intervals_top_images_and_votes(
+    browser: webdriver.Chrome, mrt: Runtime, sampled: str, tmp_path: Path
+) -> None:
+    from turkops import __version__
+    from turkops.report.html import build_report
+
+    launch_study(mrt, sampled, LaunchOptions(raters=3))
+    deadline = time.monotonic() + 30
+    while not poll_study(mrt, sampled).complete:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    html = build_report(mrt, sampled, CollectOptions(n_boot=100))
+    out = tmp_path / "report.html"
+    out.write_text(html, encoding="utf-8")
+    browser.get(out.as_uri())
+    rows = {
+        tr.find_element(By.TAG_NAME, "th").text: tr.find_element(By.TAG_NAME, "td").text
+        for tr in browser.find_elements(By.CSS_SELECTOR, "#provenance_table tr")
+    }
+    for key in (
+        "sampler",
+        "draws per pair",
+        "sampling seed",
+        "effective sample size",
+        "concept scores",
+        "calibration",
+        "aggregator",
+        "turkops version",
+        "provider",
+    ):
+        assert key in rows, rows
+    assert rows["turkops version"] == __version__
+    assert rows["aggregator"].startswith("bragg-model")
+    # The table shows the 95% interval of each method's mean, as the bar chart does.
+    cis = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#method_table td.ci")]
+    assert len(cis) == 2 and all(c.startswith("[") for c in cis)
+    assert "95% CI" in html and "s.e.m.)" not in html.split("method_chart")[0]
+    # Per neuron: the probing set's top-activating images, and the votes of each sampled one.
+    for card in browser.find_elements(By.CSS_SELECTOR, ".card"):
+        assert card.find_elements(By.CSS_SELECTOR, ".thumbs.top .thumb")
+    captions = [s.text for s in browser.find_elements(By.CSS_SELECTOR, ".thumbs:not(.top) span")]
+    assert captions and all(" of 3" in c for c in captions), captions[:3]

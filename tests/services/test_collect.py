@@ -199,3 +199,30 @@ def test_one_neuron_method_has_no_sem(mrt: Runtime, tmp_path: Path) -> None:
     (m,) = result.methods
     assert m.n_neurons in (0, 1) and m.sem is None
     assert CONCEPTS[0] == "red"
+
+
+def test_method_ranking_carries_per_pair_error_and_holm() -> None:
+    import numpy as np
+
+    from turkops.services.collect import rank_methods
+
+    rng = np.random.default_rng(0)
+    scores = {
+        m: {n: 0.3 - shift + 0.03 * rng.standard_normal() for n in range(12)}
+        for m, shift in (("A", 0.0), ("B", 0.1), ("C", 0.12))
+    }
+    tight = {m: {n: 0.01 for n in per} for m, per in scores.items()}
+    loose = {m: {n: 0.3 for n in per} for m, per in scores.items()}
+    out_tight = {s.method: s for s in rank_methods("x", scores, set(scores), tight)}
+    out_loose = {s.method: s for s in rank_methods("x", scores, set(scores), loose)}
+    assert out_tight["A"].rank == 1 and out_tight["A"].p_holm is None
+    for m in ("B", "C"):
+        t, lo = out_tight[m], out_loose[m]
+        assert t.p_holm is not None and t.p_vs_best is not None and t.p_holm >= t.p_vs_best
+        assert t.diff_low is not None and t.diff_high is not None
+        assert t.diff_low <= t.diff_vs_best <= t.diff_high
+        # Pairs measured to ±0.3 leave the difference uncertain; to ±0.01 they do not.
+        assert t.p_holm < 0.001 and lo.p_holm is not None and lo.p_holm > t.p_holm
+        assert lo.diff_high - lo.diff_low > t.diff_high - t.diff_low
+    for s in out_tight.values():
+        assert s.ci_low is not None and s.ci_low <= s.mean <= s.ci_high

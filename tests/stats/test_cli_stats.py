@@ -138,3 +138,53 @@ def test_every_option_has_help() -> None:
         assert len(options) >= 10
         for hint in options:
             assert hint.__metadata__[0].help, hint
+
+
+def test_plan_offers_only_collect_aggregators_and_prints_the_commands() -> None:
+    base = ["plan", "--budget", "216", "--pairs", "100", "--inputs", "2000"]
+    base += ["--sim-pairs", "6", "--max-raters", "3"]
+    # ds-act-soft and ds-model are simulator names that `collect --aggregation` does not accept.
+    for name in ("ds-act-soft", "ds-model"):
+        res = runner.invoke(app, [*base, "--aggregators", name])
+        assert res.exit_code == 2 and "error:" in res.output, (name, res.output)
+    res = runner.invoke(app, [*base, "--aggregators", "bragg-model,dawid-skene"])
+    assert res.exit_code == 0, res.output
+    assert "distinct images shown per pair" in res.output
+    assert "turkops sample STUDY --per-pair" in res.output
+    assert "turkops collect STUDY --aggregation " in res.output
+    line = next(x for x in res.output.splitlines() if "--per-pair" in x)
+    chosen = next(x for x in res.output.splitlines() if "recommendation:" in x)
+    inputs = int(chosen.split("recommendation:")[1].split()[0])
+    assert int(line.split("--per-pair")[1].split()[0]) >= inputs  # draws >= distinct images
+
+
+def test_simulate_coverage_prints_every_row(tmp_path: Path) -> None:
+    out = tmp_path / "cov.json"
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--coverage",
+            "--pairs",
+            "8",
+            "--inputs",
+            "2000",
+            "--draws",
+            "60",
+            "--raters",
+            "1",
+            "--aggregators",
+            "exact,bragg-model",
+            "--bootstrap",
+            "20",
+            "--json",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "cover" in res.output and "|r|>.1" in res.output and "wrong>" in res.output
+    rows = json.loads(out.read_text())["rows"]
+    assert {(r["aggregator"], r["raters"]) for r in rows} == {("exact", 1), ("bragg-model", 1)}
+    assert all(0.0 <= r["coverage"] <= 1.0 for r in rows)
+    bad = runner.invoke(app, ["simulate", "--coverage", *SMALL, "--interval", "nope"])
+    assert bad.exit_code == 2 and "error:" in bad.output

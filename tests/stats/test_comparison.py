@@ -40,3 +40,55 @@ def test_summary_and_errors() -> None:
         welch_t_test([1.0], [1.0, 2.0])
     with pytest.raises(ValueError):
         summarise_scores([np.nan])
+
+
+def test_holm_adjusts_step_down_and_keeps_the_order() -> None:
+    from turkops.stats.comparison import holm_adjust
+
+    np.testing.assert_allclose(holm_adjust([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    np.testing.assert_allclose(holm_adjust([0.5, 0.6]), [1.0, 1.0])
+
+
+def test_small_p_values_print_as_below_the_last_digit() -> None:
+    from turkops.stats.comparison import format_p
+
+    assert format_p(1e-12) == "< 0.0001"
+    assert format_p(0.0) == "< 0.0001"
+    assert format_p(0.01234) == "0.0123"
+    assert format_p(None) == "n/a" and format_p(float("nan")) == "n/a"
+
+
+def test_method_comparison_carries_each_pairs_estimation_error() -> None:
+    from turkops.stats.comparison import compare_methods
+
+    rng = np.random.default_rng(0)
+    neurons = range(30)
+    a = {n: 0.30 + 0.02 * rng.standard_normal() for n in neurons}
+    b = {n: a[n] - 0.05 + 0.01 * rng.standard_normal() for n in neurons}
+    exact = {"A": {n: (a[n], 0.0) for n in neurons}, "B": {n: (b[n], 0.0) for n in neurons}}
+    noisy = {"A": {n: (a[n], 0.15) for n in neurons}, "B": {n: (b[n], 0.15) for n in neurons}}
+    mi0, d0 = compare_methods(exact, np.random.default_rng(1))
+    mi1, d1 = compare_methods(noisy, np.random.default_rng(1))
+    assert set(d0) == {"B"} and d0["B"].best == "A"
+    # Without the per-pair error the neurons alone make the difference look certain ...
+    assert d0["B"].p_value < 1e-4 and d0["B"].low > 0
+    # ... with pairs measured to ±0.15 it is not, and every interval is wider.
+    assert d1["B"].p_value > 0.05 and d1["B"].low < 0 < d1["B"].high
+    assert mi1["A"].high - mi1["A"].low > mi0["A"].high - mi0["A"].low
+    assert d1["B"].difference == pytest.approx(0.05, abs=0.01)
+
+
+def test_holm_is_applied_across_the_comparisons_with_the_best() -> None:
+    from turkops.stats.comparison import compare_methods
+
+    rng = np.random.default_rng(2)
+    scores = {
+        m: {n: (0.3 - shift + 0.05 * rng.standard_normal(), 0.02) for n in range(20)}
+        for m, shift in (("A", 0.0), ("B", 0.02), ("C", 0.03), ("D", 0.2))
+    }
+    _, diffs = compare_methods(scores, np.random.default_rng(3))
+    assert set(diffs) == {"B", "C", "D"}
+    for d in diffs.values():
+        assert d.p_holm >= d.p_value
+    assert max(d.p_holm for d in diffs.values()) <= 1.0
+    assert diffs["D"].p_holm < 0.001

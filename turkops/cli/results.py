@@ -14,7 +14,8 @@ from rich.table import Table
 
 from turkops.cli.app import app
 from turkops.cli.common import console, runtime
-from turkops.domain import Aggregation, InputError
+from turkops.domain import DEFAULT_AGGREGATION, Aggregation, InputError
+from turkops.stats.comparison import format_p
 
 if TYPE_CHECKING:
     from turkops.services.collect import CollectOptions, CollectResult
@@ -77,13 +78,14 @@ def collect_options(
 
 
 AGG_OPT = typer.Option(
-    AggregationChoice.BRAGG_MODEL,
+    AggregationChoice(DEFAULT_AGGREGATION.value),
     "--aggregation",
     help="How ratings "
     "become labels: bragg-model (SigLIP prior), bragg-uniform (prior --beta), "
     "bragg-beta, dawid-skene (per-worker error), ds-act (Dawid-Skene + model prior + "
     "activation, turkops' own), two-coin (per-worker sensitivity and specificity), "
-    "two-coin-act (two-coin + model prior + activation), majority, mean, or all.",
+    "two-coin-act (two-coin + model prior + activation), majority, mean, or all. "
+    f"Default: {DEFAULT_AGGREGATION} (chosen by measurement, docs/statistics.md).",
 )
 ETA_OPT = typer.Option("0.23", "--eta", help="Rater error rate, or 'auto' to estimate it by EM.")
 BETA_OPT = typer.Option(0.05, "--beta", help="Uniform prior P(concept) for bragg-uniform.")
@@ -153,6 +155,10 @@ def _csv(result: CollectResult) -> str:
     return buf.getvalue()
 
 
+def _ci(low: float | None, high: float | None) -> str:
+    return "n/a" if low is None or high is None else f"[{low:.2f}, {high:.2f}]"
+
+
 def _num(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
@@ -171,10 +177,11 @@ def _print_tables(result: CollectResult) -> None:
             "rank",
             "method",
             "mean corr",
-            "± sem",
+            "95% CI",
             "neurons",
-            "p vs best",
-            "p paired",
+            "best - this [95% CI]",
+            "p (Holm)",
+            "p t-test",
             title=f"methods ({agg_name})",
         )
         for m in (m for m in result.methods if m.aggregation == agg_name):
@@ -182,12 +189,19 @@ def _print_tables(result: CollectResult) -> None:
                 str(m.rank),
                 m.method,
                 _num(m.mean),
-                _num(m.sem),
+                _ci(m.ci_low, m.ci_high),
                 str(m.n_neurons),
-                _num(m.vs_best_p_two_sample, 4),
-                _num(m.vs_best_p_paired, 4),
+                "" if m.diff_vs_best is None else f"{m.diff_vs_best:.3f} "
+                + _ci(m.diff_low, m.diff_high),
+                format_p(m.p_holm),
+                format_p(m.vs_best_p_paired if m.n_paired > 1 else m.vs_best_p_two_sample),
             )
         console.print(table)
+        console.print(
+            "95% CI and p (Holm): two-stage bootstrap over neurons and each pair's own "
+            "estimation error, Holm-adjusted across the comparisons with the best; "
+            "p t-test: the paper's paired (or Welch) t-test, without the per-pair error."
+        )
     first = result.aggregations[0]
     table = Table(
         "neuron",

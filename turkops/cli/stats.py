@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +21,8 @@ from rich.table import Table
 
 from turkops.cli.app import app
 from turkops.domain import InputError
+from turkops.stats.coverage import EXACT, MODEL_ASSISTED
+from turkops.stats.intervals import INTERVAL_METHODS
 from turkops.stats.planning import BudgetPlan, CostModel, RceSurface, plan_budget
 from turkops.stats.sampling import DEFAULT_EPS, DEFAULT_GAMMA
 from turkops.stats.simulation import (
@@ -367,6 +370,29 @@ def simulate(
     gamma: Annotated[
         float, typer.Option("--gamma", help="Share of the uniform proposal in MG-IS and AG-IS.")
     ] = DEFAULT_GAMMA,
+    coverage: Annotated[
+        bool,
+        typer.Option(
+            "--coverage",
+            help="Instead of RCE by budget: coverage of the 95% intervals, null spread and "
+            "mis-ranking per aggregator (MG-IS, the first --draws value, each --raters).",
+        ),
+    ] = False,
+    n_boot: Annotated[
+        int, typer.Option("--bootstrap", min=10, help="Bootstrap replicates (with --coverage).")
+    ] = 200,
+    interval: Annotated[
+        str,
+        typer.Option("--interval", help="bca | percentile | fisher-z (with --coverage)."),
+    ] = "bca",
+    fixed_labels: Annotated[
+        bool,
+        typer.Option(
+            "--fixed-labels",
+            help="Hold fitted labels fixed in the bootstrap instead of re-fitting the "
+            "aggregator per replicate (the old intervals; with --coverage).",
+        ),
+    ] = False,
 ) -> None:
     """Simulate studies and print the RCE of every sampler x aggregator over a budget grid."""
     pop, crowd = _settings(
@@ -382,6 +408,22 @@ def simulate(
         sensitivity,
         specificity,
     )
+    if coverage:
+        _coverage(
+            pop,
+            crowd,
+            pairs,
+            pairs_per_study,
+            _ints(draws, "--draws")[0],
+            _ints(raters, "--raters"),
+            _names(aggregators, "aggregators", [*AGGREGATORS, EXACT, *MODEL_ASSISTED]),
+            n_boot,
+            interval,
+            fixed_labels,
+            seed,
+            json_path,
+        )
+        return
     try:
         config = SimulationConfig(
             population=pop,
@@ -418,6 +460,97 @@ def simulate(
     if plot_path is not None:
         _plot(result, plot_path)
         console.print(f"wrote {plot_path}")
+
+
+def _coverage(
+    pop: PopulationSetting,
+    crowd: CrowdSetting,
+    pairs: int,
+    pairs_per_study: int,
+    n_draws: int,
+    raters: tuple[int, ...],
+    aggregators: tuple[str, ...],
+    n_boot: int,
+    interval: str,
+    fixed_labels: bool,
+    seed: int,
+    json_path: Path | None,
+) -> None:
+    from turkops.stats.coverage import CoverageConfig, run_coverage
+
+    if interval not in INTERVAL_METHODS:
+        raise InputError(f"--interval must be one of {', '.join(INTERVAL_METHODS)}")
+    try:
+        config = CoverageConfig(
+            population=pop,
+            crowd=crowd,
+            n_pairs=pairs,
+            pairs_per_study=max(2, pairs_per_study),
+            draws=n_draws,
+            raters=raters,
+            aggregators=aggregators,
+            n_boot=n_boot,
+            method=interval,
+            refit=False if fixed_labels else None,
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if json_path is not None and not json_path.parent.exists():
+        raise InputError(f"folder {json_path.parent} does not exist")
+    with Progress(
+        TextColumn("coverage"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("coverage", total=None)
+        result = run_coverage(
+            config,
+            np.random.default_rng(seed),
+            lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    table = Table(
+        title=f"{pairs} right + {pairs} unrelated pairs, {n_draws} draws, {interval} "
+        f"{'fixed-label' if fixed_labels else 're-fit'} bootstrap ({n_boot}), seed {seed}",
+        title_justify="left",
+    )
+    for col in ("aggregator", "m", "cover", "cover0", "width", "|r|>.1", "wrong>", "hard", "RCE"):
+        table.add_column(col, justify="left" if col == "aggregator" else "right")
+    for r in result.rows:
+        table.add_row(
+            r.aggregator,
+            str(r.raters),
+            _fmt(r.coverage),
+            _fmt(r.null_coverage),
+            _fmt(r.width),
+            _fmt(r.null_spread),
+            _fmt(r.misranking),
+            _fmt(r.misranking_hard),
+            _fmt(r.rce),
+        )
+    console.print(table)
+    console.print(
+        "cover: share of 95% intervals holding the true ρ (cover0: unrelated pairs, ρ ≈ 0); "
+        "|r|>.1: P(|ρ̂| > 0.1) for unrelated pairs; wrong>: P(unrelated ranked at or above "
+        "the right explanation of the same neuron); hard: the same where the right ρ < 0.15."
+    )
+    if json_path is not None:
+        payload = {
+            "config": {
+                "pairs": pairs,
+                "draws": n_draws,
+                "raters": list(raters),
+                "bootstrap": n_boot,
+                "interval": interval,
+                "refit": not fixed_labels,
+                "seed": seed,
+            },
+            "rows": [asdict(r) for r in result.rows],
+        }
+        json_path.write_text(json.dumps(payload, indent=1, default=str))
+        console.print(f"wrote {json_path}")
 
 
 def _money(text: str) -> Decimal:
@@ -467,7 +600,38 @@ def _pilot_surface(path: Path, seed: int, aggregator: str) -> tuple[RceSurface, 
     return surface, siglip
 
 
-def _print_plans(plans: dict[str, BudgetPlan]) -> None:
+# `collect --aggregation` names -> the simulator's names of the same aggregator. plan offers
+# only these, so every recommendation can be run as printed.
+COLLECT_TO_SIMULATOR = {
+    "majority": "majority",
+    "mean": "mean",
+    "bragg-uniform": "bragg-uniform",
+    "bragg-model": "bragg-model",
+    "bragg-beta": "bragg-beta",
+    "dawid-skene": "ds-model",
+    "ds-act": "ds-act",
+    "two-coin": "two-coin",
+    "two-coin-act": "two-coin-act",
+}
+
+
+def _draws_for(unique_by_draws: list[tuple[int, float]] | None, n_inputs: int) -> int:
+    """i.i.d. draws (`sample --per-pair`) expected to show n_inputs distinct images.
+
+    Interpolates the simulator's distinct-inputs curve; without one (a pilot plan) draws =
+    inputs, an upper bound on the distinct images they show."""
+    if not unique_by_draws:
+        return n_inputs
+    draws = np.array([d for d, _ in unique_by_draws], dtype=np.float64)
+    uniq = np.array([u for _, u in unique_by_draws], dtype=np.float64)
+    return max(n_inputs, int(math.ceil(float(np.interp(n_inputs, uniq, draws)))))
+
+
+def _print_plans(
+    plans: dict[str, BudgetPlan],
+    unique_by_draws: list[tuple[int, float]] | None = None,
+    sampler: str = "mg-is",
+) -> None:
     first = next(iter(plans.values()))
     best_agg = min(
         (a for a in plans if plans[a].best is not None),
@@ -512,6 +676,20 @@ def _print_plans(plans: dict[str, BudgetPlan]) -> None:
         f"[bold]recommendation:[/bold] {b.n_inputs} inputs x {b.n_raters} raters per pair "
         f"with {best_agg}, ${b.total_cost:.2f} in total, expected RCE {b.expected_rce:.3f}"
     )
+    per_pair = _draws_for(unique_by_draws, b.n_inputs)
+    console.print(
+        '"inputs" are distinct images shown per pair (what raters see and you pay for); '
+        f"about {per_pair} i.i.d. draws show that many"
+        + ("" if unique_by_draws else " at most (draws = inputs is an upper bound)")
+        + ". Run it with:"
+    )
+    console.print(
+        f"  turkops sample STUDY --per-pair {per_pair} --strategy {sampler}\n"
+        f"  turkops launch STUDY --raters {b.n_raters}\n"
+        f"  turkops collect STUDY --aggregation {best_agg}",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -534,9 +712,12 @@ def plan(
     aggregators: Annotated[
         str,
         typer.Option(
-            "--aggregators", help="Aggregators to choose from, comma-separated (best one wins)."
+            "--aggregators",
+            help="Aggregators to choose from, comma-separated (the lowest expected RCE wins; "
+            "RCE only, not coverage or ranking: docs/statistics.md); default: the default "
+            "aggregator; any `collect --aggregation` name: " + ", ".join(COLLECT_TO_SIMULATOR),
         ),
-    ] = f"{TURKOPS_AGGREGATOR},ds-model",
+    ] = TURKOPS_AGGREGATOR,
     inputs: Annotated[
         int, typer.Option("--inputs", min=10, help="Probing-set size N (simulation).")
     ] = 50_000,
@@ -560,7 +741,8 @@ def plan(
     total = _money(budget)
     if sampler not in SAMPLERS:
         raise InputError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
-    aggs = _names(aggregators, "aggregators", list(AGGREGATORS))
+    aggs = _names(aggregators, "aggregators", list(COLLECT_TO_SIMULATOR))
+    sim_name = {agg: COLLECT_TO_SIMULATOR[agg] for agg in aggs}
     cost = CostModel()
     per_pair = total / pairs
     biggest = cost.max_inputs(per_pair, 1)
@@ -571,9 +753,10 @@ def plan(
         )
     siglip: float | None
     surfaces: dict[str, RceSurface] = {}
+    unique_by_draws: list[tuple[int, float]] | None = None
     if pilot is not None:
         for agg in aggs:
-            surfaces[agg], siglip = _pilot_surface(pilot, seed, agg)
+            surfaces[agg], siglip = _pilot_surface(pilot, seed, sim_name[agg])
     else:
         pop, crowd = _settings(inputs, base_rate, correlation, auc, eta, "uniform", 0.0, None, 100)
         draws = []
@@ -591,14 +774,17 @@ def plan(
                 draws=tuple(draws),
                 raters=tuple(range(1, max_raters + 1)),
                 samplers=(sampler,),
-                aggregators=aggs,
+                aggregators=tuple(sim_name[a] for a in aggs),
                 options=AggregatorOptions(),
             )
         except ValueError as exc:
             raise InputError(str(exc)) from None
         result = _run(config, seed, "simulating designs")
-        surfaces = {agg: result.surface(sampler, agg) for agg in aggs}
+        surfaces = {agg: result.surface(sampler, sim_name[agg]) for agg in aggs}
         siglip = result.siglip_rce
+        unique_by_draws = [
+            (d, float(u)) for d, u in zip(config.draws, result.unique_inputs[0], strict=True)
+        ]
     plans = {
         agg: plan_budget(
             total,
@@ -610,4 +796,4 @@ def plan(
         )
         for agg, surface in surfaces.items()
     }
-    _print_plans(plans)
+    _print_plans(plans, unique_by_draws, sampler)

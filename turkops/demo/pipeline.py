@@ -14,7 +14,7 @@ import numpy as np
 from turkops.config import Settings
 from turkops.demo.network import train_hidden_units
 from turkops.demo.probing import CONCEPTS, SHAPES, generate_probing_set
-from turkops.domain import Aggregation, ProviderError, SamplingStrategy
+from turkops.domain import DEFAULT_AGGREGATION, ProviderError, SamplingStrategy
 from turkops.report.html import build_report
 from turkops.services.collect import CollectOptions, CollectResult, collect_study
 from turkops.services.launch import LaunchOptions, launch_study
@@ -141,7 +141,7 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _m: None) -
                 time.sleep(0.3)
             say(f"all {polled.hits_total} HITs rated, approved and paid")
             options = CollectOptions(
-                aggregations=(Aggregation.BRAGG_MODEL,),
+                aggregations=(DEFAULT_AGGREGATION,),
                 seed=config.seed,
                 n_boot=500,
                 hash_workers=True,

@@ -7,6 +7,7 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
@@ -14,7 +15,9 @@ from sqlalchemy import select
 from turkops.db.models import Input, Pair, Sample
 from turkops.report.plots import method_bar_chart
 from turkops.services.collect import CollectOptions, CollectResult, collect_study
+from turkops.services.ratings import load_ratings
 from turkops.services.studies import load_activations
+from turkops.stats.comparison import format_p
 from turkops.studyfiles import is_url
 from turkops.wiring import Runtime
 
@@ -40,8 +43,9 @@ def build_report(rt: Runtime, name: str, options: CollectOptions) -> str:
     chart = method_bar_chart(
         [m.method for m in methods],
         [m.mean or 0.0 for m in methods],
-        [m.sem or 0.0 for m in methods],
-        f"{name}: mean correlation by method ({aggregation})",
+        [m.ci_low if m.ci_low is not None else (m.mean or 0.0) for m in methods],
+        [m.ci_high if m.ci_high is not None else (m.mean or 0.0) for m in methods],
+        f"{name}: mean correlation by method ({aggregation}), 95% CI",
     )
     env = Environment(
         loader=FileSystemLoader(str(_TEMPLATE_DIR)),
@@ -63,13 +67,18 @@ def build_report(rt: Runtime, name: str, options: CollectOptions) -> str:
                 "mean": _fmt(m.mean),
                 "sem": _fmt(m.sem),
                 "n_neurons": m.n_neurons,
-                "p_two": _fmt(m.vs_best_p_two_sample, 4),
-                "p_paired": _fmt(m.vs_best_p_paired, 4),
+                "p_two": format_p(m.vs_best_p_two_sample),
+                "p_paired": format_p(m.vs_best_p_paired),
+                "ci": "n/a" if m.ci_low is None else f"[{m.ci_low:.3f}, {m.ci_high:.3f}]",
+                "diff": "" if m.diff_vs_best is None else f"{m.diff_vs_best:.3f} "
+                f"[{m.diff_low:.3f}, {m.diff_high:.3f}]",
+                "p_holm": format_p(m.p_holm),
                 "css": css_class(m.mean),
             }
             for m in methods
         ],
         cards=_cards(rt, name, result, aggregation),
+        provenance=provenance(rt, name, result, options),
         kappa=_fmt(result.fleiss_kappa),
         n_workers=len(result.workers),
         n_ratings=sum(w.ratings for w in result.workers),
@@ -79,6 +88,39 @@ def build_report(rt: Runtime, name: str, options: CollectOptions) -> str:
             for w in result.workers
         ],
     )
+
+
+def provenance(
+    rt: Runtime, name: str, result: CollectResult, options: CollectOptions
+) -> list[tuple[str, str]]:
+    """Where the numbers come from, as (field, value) rows for the report's header."""
+    from turkops import __version__
+    from turkops.services.studies import CONCEPT_PROBS
+
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        scores = repo.array_file(study.id, CONCEPT_PROBS)
+        meta = dict(scores.meta) if scores is not None else {}
+        strategy, per_pair = study.sample_strategy, study.sample_per_pair
+        gamma, seed, provider = study.sample_gamma, study.sample_seed, study.provider
+    aggregation = result.aggregations[0]
+    ess = [p.ess for p in result.pairs if p.aggregation == aggregation and p.n_images > 0]
+    calibration = meta.get("calibration")
+    return [
+        ("sampler", f"{strategy or 'n/a'} (gamma {gamma})"),
+        ("draws per pair", str(per_pair or "n/a")),
+        ("sampling seed", str(seed if seed is not None else "n/a")),
+        (
+            "effective sample size",
+            f"median {sorted(ess)[len(ess) // 2]:.0f}, min {min(ess):.0f}" if ess else "n/a",
+        ),
+        ("concept scores", str(meta.get("source", "none"))),
+        ("calibration", str(calibration) if calibration is not None else "not recorded"),
+        ("aggregator", f"{aggregation} (eta {_fmt(result.eta)}, {result.eta_source})"),
+        ("intervals", f"BCa bootstrap, {options.n_boot} replicates, seed {options.seed}"),
+        ("turkops version", __version__),
+        ("provider", str(provider)),
+    ]
 
 
 def _cards(rt: Runtime, name: str, result: CollectResult, aggregation: str) -> list[dict]:
@@ -99,6 +141,29 @@ def _cards(rt: Runtime, name: str, result: CollectResult, aggregation: str) -> l
             .join(Input, Sample.input_id == Input.id)
             .where(Pair.study_id == study.id)
         ).all()
+        pair_samples, _ = load_ratings(repo, study.id)
+        # The top-activating images of the whole probing set, to set beside the sampled ones:
+        # what a top-k evaluation would have shown, and whether the sample reached it.
+        neurons = sorted({e.neuron for e in result.pairs if e.aggregation == aggregation})
+        top_rows = {
+            n: np.argsort(-acts[:, n], kind="stable")[:THUMBS_PER_CONCEPT].tolist()
+            for n in neurons
+        }
+        wanted = sorted({r for rows_ in top_rows.values() for r in rows_})
+        top_inputs = {
+            row: (image, path, url)
+            for row, image, path, url in repo.session.execute(
+                select(Input.row_index, Input.image, Input.image_path, Input.url).where(
+                    Input.study_id == study.id, Input.row_index.in_(wanted)
+                )
+            ).all()
+        }
+    votes: dict[int, tuple[int, int]] = {}
+    for ps in pair_samples:
+        for sid, pos, tot in zip(
+            ps.sample_ids.tolist(), ps.positives.tolist(), ps.totals.tolist(), strict=True
+        ):
+            votes[int(sid)] = (int(pos), int(tot))
     groups: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     for neuron, concept, sid, row, image, path, url in rows:
         groups[neuron][concept].append((float(acts[row, neuron]), sid, image, path, url))
@@ -127,16 +192,32 @@ def _cards(rt: Runtime, name: str, result: CollectResult, aggregation: str) -> l
             thumbs = []
             for act, sid, image, path, url in items[:THUMBS_PER_CONCEPT]:
                 label = result.sample_labels.get(sid)
+                pos, tot = votes.get(sid, (0, 0))
                 thumbs.append(
                     {
                         "src": _thumb_src(image, path, url),
                         "alt": image,
-                        "caption": f"{act:.2f} / {_fmt(label, 2)}",
+                        "caption": f"{act:.2f} / {_fmt(label, 2)} / {pos} of {tot}",
                     }
                 )
             card_groups.append({"concept": concept, "thumbs": thumbs})
+        top = []
+        for row in top_rows.get(neuron, []):
+            image, path, url = top_inputs.get(row, ("", None, None))
+            top.append(
+                {
+                    "src": _thumb_src(image, path, url),
+                    "alt": image,
+                    "caption": f"{float(acts[row, neuron]):.2f}",
+                }
+            )
         cards.append(
-            {"neuron": neuron, "explanations": explanations[neuron], "groups": card_groups}
+            {
+                "neuron": neuron,
+                "explanations": explanations[neuron],
+                "groups": card_groups,
+                "top": top,
+            }
         )
     return cards
 

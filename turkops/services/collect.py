@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
 import numpy as np
 
-from turkops.domain import Aggregation, InputError
+from turkops.domain import DEFAULT_AGGREGATION, Aggregation, InputError
 from turkops.services.aggregate import (
     BINARY_VARIANCE,
     ItemInfo,
@@ -21,11 +21,11 @@ from turkops.services.ratings import PairSamples, RatingTable, load_ratings
 from turkops.services.studies import load_activations, load_concept_scores
 from turkops.stats import aggregation as agg
 from turkops.stats.agreement import fleiss_kappa
-from turkops.stats.comparison import paired_t_test, welch_t_test
+from turkops.stats.comparison import compare_methods, paired_t_test, welch_t_test
 from turkops.stats.correlation import (
     ConceptVariance,
-    correlation_interval,
-    weighted_correlation,
+    correlation_intervals,
+    weighted_correlations,
 )
 from turkops.stats.sampling import importance_weights
 from turkops.wiring import Runtime
@@ -35,7 +35,7 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class CollectOptions:
-    aggregations: tuple[Aggregation, ...] = (Aggregation.BRAGG_MODEL,)
+    aggregations: tuple[Aggregation, ...] = (DEFAULT_AGGREGATION,)
     eta: float | None = 0.23  # None: estimate by EM from the study's ratings
     beta: float = 0.05
     n_boot: int = 1000
@@ -73,6 +73,15 @@ class MethodScore:
     vs_best_p_two_sample: float | None
     vs_best_p_paired: float | None
     n_paired: int
+    # Intervals and tests that carry each pair's estimation error (comparison.compare_methods):
+    # the mean's 95% interval, best - this method with its interval, p and Holm-adjusted p.
+    ci_low: float | None = None
+    ci_high: float | None = None
+    diff_vs_best: float | None = None
+    diff_low: float | None = None
+    diff_high: float | None = None
+    p_vs_best: float | None = None
+    p_holm: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,17 +178,15 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
         result.eta, result.eta_source = float(fit.eta), f"EM ({fit.n_iter} iterations)"
     eta = float(result.eta if result.eta is not None else agg.DEFAULT_ETA)
     by_method: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    errors: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     posteriors_for_workers: dict[int, float] = {}
     rng = np.random.default_rng(options.seed)
     for aggregation in options.aggregations:
         labels = _labels(aggregation, pairs, table, priors, eta, options.beta, acts)
         # ds-act and two-coin-act condition on the activation too: scored with the binary variance.
         variance: ConceptVariance = "binary" if aggregation in BINARY_VARIANCE else "weighted"
-        pair_scores: dict[int, tuple] = {}
+        pair_scores = _score_pairs(pairs, labels, acts, n_inputs, rng, options, variance)
         for p in pairs:
-            pair_scores[p.pair_id] = _score_pair(
-                p, labels[p.pair_id], acts, n_inputs, rng, options, variance
-            )
             if aggregation == options.aggregations[0]:
                 for sid, lab in zip(p.sample_ids.tolist(), labels[p.pair_id].tolist(), strict=True):
                     posteriors_for_workers[sid] = lab
@@ -207,9 +214,15 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
             )
             if rho is not None:
                 by_method[str(aggregation)][method][neuron] = rho
+                errors[str(aggregation)][method][neuron] = se
         result.methods.extend(
             rank_methods(
-                str(aggregation), by_method[str(aggregation)], {e[1] for e in explanations}
+                str(aggregation),
+                by_method[str(aggregation)],
+                {e[1] for e in explanations},
+                errors[str(aggregation)],
+                rng,
+                options.level,
             )
         )
     result.fleiss_kappa = _kappa(table)
@@ -289,77 +302,88 @@ def _labels(
     return {p.pair_id: fit.labels[item_codes[p.pair_id]] for p in pairs}
 
 
-def _score_pair(
-    p: PairSamples,
-    labels: np.ndarray,
+def _score_pairs(
+    pairs: list[PairSamples],
+    labels: dict[int, np.ndarray],
     acts: np.ndarray,
     n_inputs: int,
     rng: np.random.Generator,
     options: CollectOptions,
     variance: ConceptVariance = "weighted",
-) -> tuple:
-    """(rho, low, high, se, n_images, n_draws, n_ratings, ess, note) for one pair."""
-    ok = p.totals > 0
-    n_img, n_rat, n_draws = int(ok.sum()), int(p.totals.sum()), int(p.counts[ok].sum())
-    if n_img == 0:
-        return None, None, None, None, 0, 0, 0, 0.0, "no ratings yet"
-    column = acts[:, p.neuron].astype(np.float64)
-    sd = float(column.std())
-    if sd == 0.0:
-        return (
-            None,
-            None,
-            None,
-            None,
-            n_img,
-            n_draws,
-            n_rat,
-            0.0,
-            "neuron is constant over the probing set: correlation undefined",
-        )
-    # Activations are known on the whole probing set, so they are z-scored over all of it.
-    a_z = (column[p.rows[ok]] - column.mean()) / sd
-    w = importance_weights(p.q[ok], n_inputs)
-    est = weighted_correlation(a_z, labels[ok], w, p.counts[ok], concept_variance=variance)
-    if est.degenerate:
-        return (
-            None,
-            None,
-            None,
-            None,
-            n_img,
-            n_draws,
-            n_rat,
-            float(est.ess),
-            "all aggregated labels are equal: correlation undefined",
-        )
-    ci = correlation_interval(
+) -> dict[int, tuple]:
+    """(rho, low, high, se, n_images, n_draws, n_ratings, ess, note) per pair id.
+
+    All scorable pairs go through one batched estimate and one batched bootstrap (BCa), padded
+    to the longest sample: per-pair calls would cost seconds per thousand pairs.
+    """
+    out: dict[int, tuple] = {}
+    mean = acts.mean(axis=0, dtype=np.float64)
+    sd = acts.std(axis=0, dtype=np.float64)
+    batch: list[tuple[PairSamples, np.ndarray, int, int, int]] = []
+    for p in pairs:
+        ok = p.totals > 0
+        n_img, n_rat, n_draws = int(ok.sum()), int(p.totals.sum()), int(p.counts[ok].sum())
+        if n_img == 0:
+            out[p.pair_id] = (None, None, None, None, 0, 0, 0, 0.0, "no ratings yet")
+        elif sd[p.neuron] == 0.0:
+            note = "neuron is constant over the probing set: correlation undefined"
+            out[p.pair_id] = (None, None, None, None, n_img, n_draws, n_rat, 0.0, note)
+        else:
+            batch.append((p, ok, n_img, n_draws, n_rat))
+    if not batch:
+        return out
+    width = max(int(ok.sum()) for _, ok, *_ in batch)
+    k = len(batch)
+    a_z, y, w, cnt = (np.zeros((k, width)) for _ in range(4))
+    for row, (p, ok, n_img, _, _) in enumerate(batch):
+        # Activations are known on the whole probing set, so they are z-scored over all of it.
+        col = acts[p.rows[ok], p.neuron].astype(np.float64)
+        a_z[row, :n_img] = (col - mean[p.neuron]) / sd[p.neuron]
+        y[row, :n_img] = labels[p.pair_id][ok]
+        w[row, :n_img] = importance_weights(p.q[ok], n_inputs)
+        cnt[row, :n_img] = p.counts[ok]
+    est = weighted_correlations(a_z, y, w, cnt, concept_variance=variance)
+    ci = correlation_intervals(
         a_z,
-        labels[ok],
+        y,
         w,
-        p.counts[ok],
+        cnt,
         rng,
         n_boot=options.n_boot,
         level=options.level,
         concept_variance=variance,
     )
-    return (
-        float(est.rho),
-        float(ci.low),
-        float(ci.high),
-        float(ci.se),
-        n_img,
-        n_draws,
-        n_rat,
-        float(est.ess),
-        None,
-    )
+    for row, (p, _, n_img, n_draws, n_rat) in enumerate(batch):
+        ess = float(est.ess[row])
+        if est.degenerate[row]:
+            note = "all aggregated labels are equal: correlation undefined"
+            out[p.pair_id] = (None, None, None, None, n_img, n_draws, n_rat, ess, note)
+            continue
+        out[p.pair_id] = (
+            float(est.rho[row]),
+            float(ci.low[row]),
+            float(ci.high[row]),
+            float(ci.se[row]),
+            n_img,
+            n_draws,
+            n_rat,
+            ess,
+            None,
+        )
+    return out
 
 
 def rank_methods(
-    aggregation: str, scores: dict[str, dict[int, float]], methods: set[str]
+    aggregation: str,
+    scores: dict[str, dict[int, float]],
+    methods: set[str],
+    errors: dict[str, dict[int, float]] | None = None,
+    rng: np.random.Generator | None = None,
+    level: float = 0.95,
 ) -> list[MethodScore]:
-    """Mean ± s.e.m. over neurons per method; Welch and paired t-tests against the best."""
+    """Mean ± s.e.m. over neurons per method; Welch and paired t-tests against the best (the
+    paper's); and intervals, differences and Holm-adjusted p-values that also carry each pair's
+    estimation error `errors` (method -> neuron -> se; None: scores are exact)."""
     stats = {}
     for method in sorted(methods):
         values = np.array(list(scores.get(method, {}).values()), dtype=np.float64)
@@ -393,7 +417,29 @@ def rank_methods(
                 len(shared) if method != best else 0,
             )
         )
-    return out
+    with_se = {
+        m: {n: (r, (errors or {}).get(m, {}).get(n, 0.0)) for n, r in per.items()}
+        for m, per in scores.items()
+        if per
+    }
+    if not with_se:
+        return out
+    intervals, diffs = compare_methods(
+        with_se, rng if rng is not None else np.random.default_rng(0), level=level
+    )
+    return [
+        replace(
+            s,
+            ci_low=_f(intervals[s.method].low) if s.method in intervals else None,
+            ci_high=_f(intervals[s.method].high) if s.method in intervals else None,
+            diff_vs_best=_f(diffs[s.method].difference) if s.method in diffs else None,
+            diff_low=_f(diffs[s.method].low) if s.method in diffs else None,
+            diff_high=_f(diffs[s.method].high) if s.method in diffs else None,
+            p_vs_best=_f(diffs[s.method].p_value) if s.method in diffs else None,
+            p_holm=_f(diffs[s.method].p_holm) if s.method in diffs else None,
+        )
+        for s in out
+    ]
 
 
 def _f(x: float | None) -> float | None:

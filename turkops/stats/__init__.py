@@ -3,6 +3,16 @@
 Modules: sampling (MG-IS/AG-IS proposals, draws, weights), correlation (importance-weighted
 Pearson, bootstrap, RCE), aggregation (mean, majority, BRAgg), dawid_skene (per-worker errors),
 agreement (Fleiss' kappa), comparison (t-tests), planning (MTurk cost model, budget plans),
-pilot (RCE by design from a pilot), synthetic / strategies / simulation (the simulator).
+pilot (RCE by design from a pilot), synthetic / strategies / simulation (the simulator),
+intervals (percentile / BCa / Fisher-z from replicates), coverage (intervals for any aggregator
+with a re-fit per replicate; coverage, null and mis-ranking by simulation), model_assisted
+(a difference estimator whose variance sees undrawn inputs).
 The API is documented in docs/statistics.md.
 """
+
+DEFAULT_AGGREGATOR = "bragg-model"
+"""The one default aggregator of collect, report, plan, the docs and the demo, chosen by
+measurement (docs/statistics.md, "Choosing the default"): the best null and mis-ranking of the
+aggregators measured, RCE within reach of ds-act. Here, not in domain.py, so that the pure stats
+core can name it; domain.DEFAULT_AGGREGATION is this value as an Aggregation."""
+

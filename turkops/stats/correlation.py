@@ -73,7 +73,7 @@ class CorrelationEstimates:
 
 @dataclass(frozen=True, slots=True)
 class CorrelationInterval:
-    """Bootstrap percentile interval for one pair: low <= high at the given level.
+    """Bootstrap interval for one pair (BCa by default): low <= high at the given level.
 
     se: bootstrap standard error of ρ̂; n_boot: replicates used.
     """
@@ -268,7 +268,7 @@ def effective_sample_size(
     return ess
 
 
-def correlation_intervals(
+def bootstrap_replicates(
     activations_z: npt.ArrayLike,
     concept: npt.ArrayLike,
     weights: npt.ArrayLike,
@@ -276,35 +276,28 @@ def correlation_intervals(
     rng: np.random.Generator,
     *,
     n_boot: int = 1000,
-    level: float = 0.95,
     self_normalised: bool = False,
     concept_variance: ConceptVariance = "weighted",
-) -> CorrelationIntervals:
-    """Percentile bootstrap intervals for a batch of pairs (shapes as weighted_correlations).
+) -> FloatArray:
+    """Bootstrap replicates of ρ̂, (n_boot, K), resampling draws with their labels held fixed.
 
     The draws S are i.i.d. from q, so the bootstrap resamples draws (each with its weight and
     label, an input drawn twice counts as two draws): the weights are respected because every
     replicate recomputes the same weighted estimator. Pairs with the same number of draws share
-    one resampling matrix, which turns the bootstrap into a matrix product; each pair's interval
-    is still an ordinary bootstrap interval, but replicates must not be combined across pairs.
+    one resampling matrix, which turns the bootstrap into a matrix product; each pair's column
+    is still an ordinary bootstrap, but replicates must not be combined across pairs.
+    Holding the labels fixed is exact for labels that are a function of the input's own votes
+    and fixed parameters (mean, majority, BRAgg with a given η): the resampled draw carries its
+    votes. Labels from a fit over the study (EM) need coverage.refit_replicates.
     """
     if n_boot < 2:
         raise ValueError("n_boot must be >= 2")
-    if not 0.0 < level < 1.0:
-        raise ValueError("level must lie in (0, 1)")
     a, y, w, cnt = _as_batch(activations_z, concept, weights, counts)
     if np.any(cnt != np.round(cnt)):
         raise ValueError("counts must be whole numbers for the bootstrap")
     icnt = np.rint(cnt).astype(np.int64)
     n_draws = icnt.sum(-1)
-    point = weighted_correlations(
-        a, y, w, icnt, self_normalised=self_normalised, concept_variance=concept_variance
-    ).rho
-    k_total = a.shape[0]
-    low = np.zeros(k_total)
-    high = np.zeros(k_total)
-    se = np.zeros(k_total)
-    tail = (1.0 - level) / 2.0
+    reps = np.zeros((n_boot, a.shape[0]))
     for size in np.unique(n_draws):
         group = np.flatnonzero(n_draws == size)
         if size == 0:
@@ -319,15 +312,70 @@ def correlation_intervals(
         step = max(1, _BOOT_CHUNK_CELLS // n_boot)
         for start in range(0, group.size, step):
             sl = slice(start, start + step)
-            f = feats[sl]  # (k, S, 5)
-            sums = np.einsum("bs,ksf->bkf", boots, f, optimize=True)
+            sums = np.einsum("bs,ksf->bkf", boots, feats[sl], optimize=True)
             rho_b, _, _ = _rho_from_sums(
                 sums, np.full(1, float(size)), self_normalised, concept_variance
             )
-            lo, hi = np.quantile(rho_b, [tail, 1.0 - tail], axis=0)
-            low[group[sl]] = lo
-            high[group[sl]] = hi
-            se[group[sl]] = rho_b.std(axis=0, ddof=1)
+            reps[:, group[sl]] = rho_b
+    return reps
+
+
+def correlation_intervals(
+    activations_z: npt.ArrayLike,
+    concept: npt.ArrayLike,
+    weights: npt.ArrayLike,
+    counts: npt.ArrayLike | None,
+    rng: np.random.Generator,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    self_normalised: bool = False,
+    concept_variance: ConceptVariance = "weighted",
+    method: str = "bca",
+) -> CorrelationIntervals:
+    """Bootstrap intervals for a batch of pairs (shapes as weighted_correlations).
+
+    Replicates from bootstrap_replicates (labels held fixed); method "bca" (default: it covers
+    rare concepts at 180 draws, docs/statistics.md), "percentile" or "fisher-z"
+    (intervals.interval_from_replicates). Intervals are clipped to [-1, 1]; se is the replicates'
+    standard deviation.
+    """
+    # Imported here: intervals builds on this module's sums, so a top-level import would cycle.
+    from turkops.stats.intervals import interval_from_replicates, jackknife_acceleration
+
+    if not 0.0 < level < 1.0:
+        raise ValueError("level must lie in (0, 1)")
+    a, y, w, cnt = _as_batch(activations_z, concept, weights, counts)
+    reps = bootstrap_replicates(
+        a,
+        y,
+        w,
+        cnt,
+        rng,
+        n_boot=n_boot,
+        self_normalised=self_normalised,
+        concept_variance=concept_variance,
+    )
+    point = weighted_correlations(
+        a, y, w, cnt, self_normalised=self_normalised, concept_variance=concept_variance
+    ).rho
+    acc = (
+        jackknife_acceleration(
+            a, y, w, cnt, self_normalised=self_normalised, concept_variance=concept_variance
+        )
+        if method == "bca"
+        else None
+    )
+    low, high = interval_from_replicates(
+        point,
+        reps,
+        level=level,
+        method=method,  # type: ignore[arg-type]
+        acceleration=acc,
+    )
+    empty = cnt.sum(-1) == 0
+    low, high = np.where(empty, 0.0, low), np.where(empty, 0.0, high)
+    se = np.where(empty, 0.0, reps.std(axis=0, ddof=1))
     return CorrelationIntervals(rho=point, low=low, high=high, se=se, level=level, n_boot=n_boot)
 
 
@@ -342,8 +390,9 @@ def correlation_interval(
     level: float = 0.95,
     self_normalised: bool = False,
     concept_variance: ConceptVariance = "weighted",
+    method: str = "bca",
 ) -> CorrelationInterval:
-    """Percentile bootstrap interval of ρ̂ for one pair; arrays (n,), see correlation_intervals."""
+    """Bootstrap interval of ρ̂ for one pair; arrays (n,), see correlation_intervals."""
     if np.ndim(activations_z) != 1:
         raise ValueError("correlation_interval takes one pair (n,); use correlation_intervals")
     out = correlation_intervals(
@@ -356,6 +405,7 @@ def correlation_interval(
         level=level,
         self_normalised=self_normalised,
         concept_variance=concept_variance,
+        method=method,
     )
     return out.at(0)
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from turkops.stats import DEFAULT_AGGREGATOR
 from turkops.stats.aggregation import (
     bragg_beta_posterior,
     bragg_posterior,
@@ -26,7 +27,6 @@ from turkops.stats.aggregation import (
     mean_vote,
     model_prior,
 )
-from turkops.stats.correlation import noise_corrected_correlation, weighted_correlations
 from turkops.stats.sampling import (
     DEFAULT_ALPHA,
     DEFAULT_EPS,
@@ -43,7 +43,13 @@ from turkops.stats.simulation_summary import (
     StrategySummary,
     evaluations_to_target,
 )
-from turkops.stats.strategies import AGGREGATORS, AggregatorOptions, Labels, RatingCell
+from turkops.stats.strategies import (
+    AGGREGATORS,
+    AggregatorOptions,
+    Labels,
+    RatingCell,
+    score_labels,
+)
 from turkops.stats.synthetic import (
     Crowd,
     CrowdSetting,
@@ -59,9 +65,9 @@ IntArray = npt.NDArray[np.int64]
 Progress = Callable[[int, int], None]
 
 SAMPLERS = ("uniform", "ag-is", "mg-is")
-TURKOPS_AGGREGATOR = "ds-act"
-"""The aggregator turkops recommends, chosen by simulation (docs/statistics.md, "Decisions")."""
-DEFAULT_AGGREGATORS = ("majority", "mean", "bragg-uniform", "bragg-model", TURKOPS_AGGREGATOR)
+TURKOPS_AGGREGATOR = DEFAULT_AGGREGATOR
+"""The aggregator turkops recommends (turkops.stats.DEFAULT_AGGREGATOR, docs/statistics.md)."""
+DEFAULT_AGGREGATORS = ("majority", "mean", "bragg-uniform", "bragg-model", "ds-act")
 DEFAULT_TARGET_RCE = 0.275
 
 __all__ = [
@@ -162,22 +168,7 @@ def _estimate(
     labels: Labels, a_z: FloatArray, weights: FloatArray, cfg: SimulationConfig
 ) -> FloatArray:
     """ρ̂ per pair (K,) from one aggregator's labels, as that aggregator asks to be scored."""
-    if labels.if_absent is not None and labels.if_present is not None:
-        return noise_corrected_correlation(
-            a_z,
-            labels.values,
-            labels.if_absent,
-            labels.if_present,
-            weights,
-            self_normalised=cfg.self_normalised,
-        ).rho
-    return weighted_correlations(
-        a_z,
-        labels.values,
-        weights,
-        self_normalised=cfg.self_normalised,
-        concept_variance="binary" if labels.binary_variance else "weighted",
-    ).rho
+    return score_labels(labels, a_z, weights, cfg.self_normalised)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -27,6 +27,7 @@ from turkops.stats.aggregation import (
     mean_vote,
     model_prior,
 )
+from turkops.stats.correlation import ConceptVariance, weighted_correlations
 from turkops.stats.dawid_skene import dawid_skene_one_coin, dawid_skene_with_activation
 from turkops.stats.two_coin import dawid_skene_two_coin, two_coin_with_activation
 
@@ -79,6 +80,36 @@ class AggregatorOptions:
 
 
 Aggregator = Callable[[RatingCell, AggregatorOptions], Labels]
+
+
+def scoring_labels(labels: Labels) -> tuple[FloatArray, ConceptVariance]:
+    """The per-draw values ρ̂ is computed from and the concept variance to use with them.
+
+    Noise-corrected labels become c̃ = (ĉ - f0)/(f1 - f0) with the binary variance (as
+    correlation.noise_corrected_correlation); others are used as they are.
+    """
+    if labels.if_absent is not None and labels.if_present is not None:
+        spread = labels.if_present - labels.if_absent
+        ok = spread > 1e-6
+        corrected: FloatArray = np.where(
+            ok, (labels.values - labels.if_absent) / np.where(ok, spread, 1.0), labels.values
+        )
+        return corrected, "binary"
+    return labels.values, "binary" if labels.binary_variance else "weighted"
+
+
+def score_labels(
+    labels: Labels, activations_z: FloatArray, weights: FloatArray, self_normalised: bool = False
+) -> FloatArray:
+    """ρ̂ per pair (K,) from one aggregator's labels, as that aggregator asks to be scored."""
+    values, variance = scoring_labels(labels)
+    return weighted_correlations(
+        activations_z,
+        values,
+        weights,
+        self_normalised=self_normalised,
+        concept_variance=variance,
+    ).rho
 
 
 def _unique_positives(cell: RatingCell) -> FloatArray:
