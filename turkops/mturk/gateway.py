@@ -17,7 +17,13 @@ from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
 
 from turkops.config import Settings
 from turkops.domain import ConfigError, ProviderError
@@ -123,16 +129,17 @@ def _assignment(raw: dict[str, Any]) -> RemoteAssignment:
 class MTurkGateway:
     """CrowdGateway over a boto3 'mturk' client (any endpoint)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, unreachable_hint: str = "") -> None:
         self.client = client
+        self.unreachable_hint = unreachable_hint  # appended when the endpoint cannot be reached
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        with _translated(operation):
+        with _translated(operation, self.unreachable_hint):
             result: dict[str, Any] = getattr(self.client, operation)(**params)
         return result
 
     def _paginate(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
-        with _translated(operation):
+        with _translated(operation, self.unreachable_hint):
             for page in self.client.get_paginator(operation).paginate(**params):
                 yield from page.get(key, [])
 
@@ -221,10 +228,13 @@ class MTurkGateway:
 
 
 @contextmanager
-def _translated(operation: str) -> Iterator[None]:
+def _translated(operation: str, unreachable_hint: str = "") -> Iterator[None]:
     """botocore's exceptions (after its retries) as TurkopsErrors with one readable line."""
     try:
         yield
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        hint = f"; {unreachable_hint}" if unreachable_hint else ""
+        raise ProviderError(f"{operation}: {exc}{hint}") from None
     except ClientError as exc:
         raise _translate(exc, operation) from None
     except NoCredentialsError:
@@ -273,4 +283,10 @@ def build_gateway(settings: Settings) -> MTurkGateway:
         **kwargs,
     )
     log.info("crowd endpoint %s", url)
-    return MTurkGateway(client)
+    hint = ""
+    if settings.is_local():
+        hint = (
+            f"is the local marketplace running? start it with `turkops marketplace serve` "
+            f"(turkops looks for it at TURKOPS_LOCAL_URL={url})"
+        )
+    return MTurkGateway(client, unreachable_hint=hint)

@@ -12,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
 from turkops.db.models import Input, Pair, Sample
+from turkops.formatting import fmt_interval, fmt_p
 from turkops.report.plots import method_bar_chart
 from turkops.services.collect import CollectOptions, CollectResult, collect_study
 from turkops.services.studies import load_activations
@@ -63,8 +64,8 @@ def build_report(rt: Runtime, name: str, options: CollectOptions) -> str:
                 "mean": _fmt(m.mean),
                 "sem": _fmt(m.sem),
                 "n_neurons": m.n_neurons,
-                "p_two": _fmt(m.vs_best_p_two_sample, 4),
-                "p_paired": _fmt(m.vs_best_p_paired, 4),
+                "p_two": fmt_p(m.vs_best_p_two_sample),
+                "p_paired": fmt_p(m.vs_best_p_paired),
                 "css": css_class(m.mean),
             }
             for m in methods
@@ -109,7 +110,7 @@ def _cards(rt: Runtime, name: str, result: CollectResult, aggregation: str) -> l
         score = (
             "n/a"
             if e.correlation is None
-            else (f"{e.correlation:.3f} [{_fmt(e.ci_low, 2)}, {_fmt(e.ci_high, 2)}]")
+            else f"{e.correlation:.3f} {fmt_interval(e.ci_low, e.ci_high)}"
         )
         explanations[e.neuron].append(
             {

@@ -73,7 +73,7 @@ class CorrelationEstimates:
 
 @dataclass(frozen=True, slots=True)
 class CorrelationInterval:
-    """Bootstrap percentile interval for one pair: low <= high at the given level.
+    """Bootstrap percentile interval for one pair: -1 <= low <= high <= 1 at the given level.
 
     se: bootstrap standard error of ρ̂; n_boot: replicates used.
     """
@@ -328,7 +328,23 @@ def correlation_intervals(
             low[group[sl]] = lo
             high[group[sl]] = hi
             se[group[sl]] = rho_b.std(axis=0, ddof=1)
-    return CorrelationIntervals(rho=point, low=low, high=high, se=se, level=level, n_boot=n_boot)
+    # ρ̂ is not bounded (the non-self-normalised estimator can leave [-1, 1] on small or
+    # heavily weighted samples), but the correlation is: the interval is clipped to [-1, 1].
+    # Clipping commutes with percentiles, so this equals the interval of clipped replicates.
+    return CorrelationIntervals(
+        rho=point,
+        low=clip_correlation(low),
+        high=clip_correlation(high),
+        se=se,
+        level=level,
+        n_boot=n_boot,
+    )
+
+
+def clip_correlation(x: npt.ArrayLike) -> FloatArray:
+    """Bounds of an interval for a correlation, clipped to [-1, 1]; any shape."""
+    clipped: FloatArray = np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0)
+    return clipped
 
 
 def correlation_interval(

@@ -27,6 +27,7 @@ from turkops.stats.aggregation import (
     model_prior,
 )
 from turkops.stats.correlation import noise_corrected_correlation, weighted_correlations
+from turkops.stats.names import DEFAULT_AGGREGATORS, SAMPLERS, TURKOPS_AGGREGATOR
 from turkops.stats.sampling import (
     DEFAULT_ALPHA,
     DEFAULT_EPS,
@@ -58,16 +59,13 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Progress = Callable[[int, int], None]
 
-SAMPLERS = ("uniform", "ag-is", "mg-is")
-TURKOPS_AGGREGATOR = "ds-act"
-"""The aggregator turkops recommends, chosen by simulation (docs/statistics.md, "Decisions")."""
-DEFAULT_AGGREGATORS = ("majority", "mean", "bragg-uniform", "bragg-model", TURKOPS_AGGREGATOR)
 DEFAULT_TARGET_RCE = 0.275
 
 __all__ = [
     "BASELINE",
     "DEFAULT_AGGREGATORS",
     "SAMPLERS",
+    "TURKOPS_AGGREGATOR",
     "SimulationConfig",
     "SimulationResult",
     "StrategySummary",
