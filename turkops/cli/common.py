@@ -99,8 +99,8 @@ class ProgressLines:
 def compact_table(
     *columns: tuple[str, bool], title: str | None = None, tight: bool = False
 ) -> Table:
-    """A table that fits 80 columns: no vertical rules, one space of padding per side (tight:
-    one space between columns, for wide numeric grids).
+    """A table that fits 80 columns: no outer frame or vertical rules, two spaces between
+    columns (tight: one, for wide numeric grids).
 
     columns: (header, wraps). Text columns (names, concepts) wrap; numbers, intervals and
     statuses never wrap or shorten to "…", so they stay whole in a narrow terminal or a pipe.
@@ -109,8 +109,9 @@ def compact_table(
         box=box.SIMPLE_HEAD,
         title=title,
         title_justify="left",
+        show_edge=False,
         pad_edge=False,
-        padding=(0, 0, 0, 1) if tight else (0, 1),
+        padding=(0, 0) if tight else (0, 1, 0, 0),  # the box's blank divider adds one more
     )
     for header, wraps in columns:
         table.add_column(

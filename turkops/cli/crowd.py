@@ -11,7 +11,14 @@ from rich.table import Table
 
 from turkops import defaults
 from turkops.cli.app import app
-from turkops.cli.common import ProgressLines, console, from_setting, progress_bar, runtime
+from turkops.cli.common import (
+    ProgressLines,
+    compact_table,
+    console,
+    from_setting,
+    progress_bar,
+    runtime,
+)
 from turkops.domain import ConfigError, InputError, SamplingStrategy
 
 if TYPE_CHECKING:
@@ -147,7 +154,10 @@ def launch(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     p = result.plan
-    table = Table("HITs", "assignments", "rewards", "MTurk fees", "total", title="launch plan")
+    table = compact_table(
+        *((h, False) for h in ("HITs", "assignments", "rewards", "MTurk fees", "total")),
+        title="launch plan",
+    )
     table.add_row(
         str(p.hits), str(p.assignments), f"${p.rewards:.2f}", f"${p.fees:.2f}", f"${p.total:.2f}"
     )
