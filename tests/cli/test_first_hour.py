@@ -167,7 +167,6 @@ def test_markup_in_user_text_prints_literally_everywhere(
 
     launched = invoke(["launch", "markup", "--raters", "3", "--images-per-hit", "15"])
     assert launched.exit_code == 0, launched.output
-    assert f"endpoint: local marketplace at {market.url}" in _words(launched.output)
 
     deadline = time.monotonic() + 60
     while True:
@@ -367,6 +366,16 @@ def test_simulate_piped_to_a_file_is_whole(tmp_path: Path) -> None:
         )
     assert done.returncode == 0, done.stderr
     _assert_fits(out_file.read_text())
+
+
+def test_study_list_keeps_statuses_whole_at_80_columns(cli_env: Path) -> None:
+    name = "imagenet-resnet50-layer4-pilot-study-2026"
+    _create_and_sample(cli_env / "files", name, "neuron,method,concept\n0,A,red\n1,B,dog\n")
+    listed = invoke(["study", "list"])
+    assert listed.exit_code == 0, listed.output
+    _assert_fits(listed.output)
+    row = next(x for x in listed.output.splitlines() if x.startswith("imagenet"))
+    assert row.split()[1] == "sampled", listed.output
 
 
 def test_collect_intervals_stay_on_one_line_at_80_columns(
