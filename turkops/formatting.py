@@ -28,7 +28,7 @@ def fmt_p(p: float | None, missing: str = "n/a") -> str:
 
 
 def fmt_interval(low: float | None, high: float | None, digits: int = 2) -> str:
-    """"[low, high]", or "n/a" when either end is undefined."""
+    """The interval as [low, high], or "n/a" when either end is undefined."""
     if low is None or high is None or math.isnan(low) or math.isnan(high):
         return "n/a"
     return f"[{low:.{digits}f}, {high:.{digits}f}]"
