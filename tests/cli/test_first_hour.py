@@ -318,6 +318,10 @@ def test_launch_names_its_endpoint_and_a_refused_production_run(
     assert "endpoint: MTurk production (https://mturk-requester.us-east-1" in _words(allowed.output)
     assert "would be refused" not in _words(allowed.output)
 
+    monkeypatch.setenv("TURKOPS_ENDPOINT", "http://127.0.0.1:9/")
+    explicit = invoke(["launch", "ep", "--dry-run"])
+    assert "endpoint: http://127.0.0.1:9/ (an explicit TURKOPS_ENDPOINT)" in _words(explicit.output)
+
 
 def test_unreachable_local_marketplace_says_how_to_start_it(
     cli_env: Path, monkeypatch: pytest.MonkeyPatch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
@@ -189,11 +190,16 @@ def endpoint_description(settings: Settings) -> tuple[str, str | None]:
         return f"TURKOPS_ENDPOINT={settings.endpoint}", str(exc)
     if settings.is_local():
         return f"local marketplace at {url} (simulated raters, no money)", None
-    if url == SANDBOX_URL:
+    if _host(url) == _host(SANDBOX_URL):
         return f"MTurk sandbox ({url}), no money", None
-    if url == PRODUCTION_URL:
+    if _host(url) == _host(PRODUCTION_URL):
         return f"MTurk production ({url}), real money", None
     return f"{url} (an explicit TURKOPS_ENDPOINT)", None
+
+
+def _host(url: str) -> str:
+    """Host of a URL as MTurk's DNS sees it: lower case, no port, no trailing dot."""
+    return (urlsplit(url).hostname or "").rstrip(".").lower()
 
 
 def _policy(approve: bool, reject_invalid: bool, reject_feedback: str | None) -> ReviewPolicy:
