@@ -330,13 +330,40 @@ def test_unreachable_local_marketplace_says_how_to_start_it(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("TURKOPS_LOCAL_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("TURKOPS_API_MAX_ATTEMPTS", "1")
+    monkeypatch.delenv("TURKOPS_API_MAX_ATTEMPTS")  # the default 10 attempts: no long wait
     _create_and_sample(cli_env / "files", "down", "neuron,method,concept\n0,A,red\n")
-    result = invoke(["launch", "down"])
-    assert result.exit_code == 5, result.output
-    lines = [x for x in result.output.splitlines() if x.startswith("error:")]
-    assert len(lines) == 1 and "`turkops marketplace serve`" in lines[0], result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
+    for args in (["launch", "down"], ["poll", "down"]):
+        result = invoke(args)
+        assert result.exit_code in (2, 5), result.output
+        lines = [x for x in result.output.splitlines() if x.startswith("error:")]
+        assert len(lines) == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    launch_error = invoke(["launch", "down"]).output
+    assert "`turkops marketplace serve`" in _words(launch_error), launch_error
+
+
+def test_connection_lost_during_a_run_names_the_marketplace_too() -> None:
+    """A marketplace that goes away after start-up: botocore's retries end in the same hint."""
+    import boto3
+    from botocore.config import Config
+
+    from turkops.domain import ProviderError
+    from turkops.mturk.gateway import MTurkGateway
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = boto3.client(
+        "mturk",
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(retries={"mode": "standard", "max_attempts": 1}),
+    )
+    gateway = MTurkGateway(client, unreachable_hint="start it with `turkops marketplace serve`")
+    with pytest.raises(ProviderError, match="start it with `turkops marketplace serve`"):
+        gateway.account_balance()
 
 
 # --- readable at 80 columns and in a pipe ------------------------------------------------------

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -289,4 +291,20 @@ def build_gateway(settings: Settings) -> MTurkGateway:
             f"is the local marketplace running? start it with `turkops marketplace serve` "
             f"(turkops looks for it at TURKOPS_LOCAL_URL={url})"
         )
+        _check_listening(url, hint)
     return MTurkGateway(client, unreachable_hint=hint)
+
+
+def _check_listening(url: str, hint: str) -> None:
+    """Fail at once when nothing listens at the local marketplace's address: botocore would
+    retry a refused connection for ~17 s (10 attempts) before the user sees the hint. Later
+    calls keep botocore's retries, so a marketplace restart during a run is still survived."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=5):
+            pass
+    except ConnectionRefusedError:
+        raise ProviderError(f"nothing listens at {url}; {hint}") from None
+    except OSError:
+        pass  # slow or unusual networks: leave it to botocore's retries and timeouts
