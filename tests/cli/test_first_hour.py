@@ -458,3 +458,16 @@ def test_poll_reports_progress_on_stderr(
         time.sleep(0.2)
     assert seen, "poll printed no progress line"
     assert re.fullmatch(r"poll: HITs reviewed: \d+/\d+ \(\d+ s\)", seen[0]), seen[0]
+
+
+def test_monitor_reports_progress_and_passes(
+    cli_env: Path, market: RunningMarketplace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURKOPS_LOCAL_URL", market.url)
+    _create_and_sample(cli_env / "files", "mon", "neuron,method,concept\n0,A,red\n1,A,cat\n")
+    assert invoke(["launch", "mon", "--images-per-hit", "5"]).exit_code == 0
+    result = invoke(["monitor", "mon", "--every", "1s"])
+    assert result.exit_code == 0, result.output
+    progress = [x for x in result.stderr.splitlines() if x.startswith("monitor: HITs reviewed")]
+    assert progress, result.output
+    assert "HITs done" in result.stdout

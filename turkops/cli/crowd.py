@@ -276,6 +276,7 @@ def monitor(
             interval if interval is not None else float(rt.settings.poll_interval_seconds),
             _policy(approve, reject_invalid, reject_feedback),
             on_pass=_print_pass,
+            progress=ProgressLines("monitor: HITs reviewed"),
         )
     raise typer.Exit(EXIT_COMPLETE if last is not None and last.complete else EXIT_RUNNING)
 
