@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from turkops import defaults
 from turkops.domain import ConfigError
 
 SANDBOX_URL = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
@@ -41,9 +42,11 @@ class Settings(BaseSettings):
     aws_region: str = "us-east-1"
     api_timeout_seconds: float = Field(60, gt=0, description="Read timeout of one API call.")
     api_max_attempts: int = Field(10, ge=1, le=50, description="botocore attempts per call.")
-    reward: Decimal = Field(Decimal("0.05"), description="USD per assignment (one task).")
-    images_per_hit: int = Field(15, ge=1, le=100)
-    raters: int = Field(3, ge=1, le=100, description="Assignments per HIT (raters per image).")
+    reward: Decimal = Field(Decimal(defaults.REWARD), description="USD per assignment (one task).")
+    images_per_hit: int = Field(defaults.IMAGES_PER_HIT, ge=1, le=100)
+    raters: int = Field(
+        defaults.RATERS, ge=1, le=100, description="Assignments per HIT (raters per image)."
+    )
     hit_title: str = "Select the images that contain a concept"
     hit_description: str = (
         "Look at 15 images and tick every image that contains the named concept (about 15 s)."
@@ -56,7 +59,7 @@ class Settings(BaseSettings):
     qualification_min_approved_hits: int = Field(10000, ge=0, description="0 disables.")
     qualification_min_approval_rate: int = Field(98, ge=0, le=100, description="0 disables.")
     frame_height: int = Field(0, ge=0, description="HTMLQuestion FrameHeight; 0 = auto.")
-    poll_interval_seconds: int = Field(300, ge=5)
+    poll_interval_seconds: int = Field(defaults.POLL_INTERVAL_SECONDS, ge=5)
 
     @field_validator("endpoint")
     @classmethod

@@ -24,6 +24,7 @@ def monitor_study(
     policy: ReviewPolicy,
     on_pass: Callable[[PollResult], None] | None = None,
     max_passes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PollResult | None:
     """Run poll passes every `every_seconds` until complete, SIGTERM/SIGINT or max_passes.
 
@@ -36,7 +37,7 @@ def monitor_study(
 
     def run_pass() -> None:
         try:
-            result = poll_study(rt, name, policy)
+            result = poll_study(rt, name, policy, progress=progress)
         except ProviderError as exc:
             log.warning("poll pass failed, retrying next tick: %s", exc)
             return

@@ -50,7 +50,7 @@ def test_holm_adjusts_step_down_and_keeps_the_order() -> None:
 
 
 def test_small_p_values_print_as_below_the_last_digit() -> None:
-    from turkops.stats.comparison import format_p
+    from turkops.formatting import fmt_p as format_p
 
     assert format_p(1e-12) == "< 0.0001"
     assert format_p(0.0) == "< 0.0001"

@@ -6,13 +6,17 @@ import csv
 import io
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from turkops.cli.app import app
 from turkops.cli.common import err_console
 from turkops.domain import Aggregation, InputError
-from turkops.services.aggregate import FileAggregation, aggregate_file
+
+# numpy/scipy load inside the command, so `turkops --help` stays fast (docs/benchmarks.md).
+if TYPE_CHECKING:
+    from turkops.services.aggregate import FileAggregation
 
 
 def _num(x: float | None, digits: int = 4) -> str:
@@ -100,6 +104,8 @@ def aggregate(
         raise InputError("--eta must lie in [0, 0.5): above 0.5 votes would mean the opposite")
     if not 0.0 < beta < 1.0:
         raise InputError("--beta must lie in (0, 1)")
+    from turkops.services.aggregate import aggregate_file
+
     result = aggregate_file(
         ratings,
         method,

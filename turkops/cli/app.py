@@ -6,8 +6,9 @@ import logging
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
+from turkops import __version__
 from turkops.domain import TurkopsError
 
 
@@ -40,9 +41,37 @@ app = typer.Typer(
 )
 
 
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    """Help's type column for an option: none for a flag (--dry-run takes no value).
+
+    Typer 0.29 writes `<bool>` after every flag, --help included, which reads as if the flag
+    took a value; patched here, once, so every command's flags are fixed alike.
+    """
+    if self.is_flag:
+        return None
+    return _option_type(self, ctx)
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"turkops {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log INFO messages to stderr."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the turkops version and exit.",
+    ),
 ) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -25,24 +25,12 @@ from rich.text import Text
 
 from turkops.cli.app import app
 from turkops.cli.common import console, err_console
-from turkops.concepts.calibration import (
-    Calibration,
-    CalibrationKind,
-    CalibrationMode,
-    bce,
-    fit_calibration,
-)
-from turkops.concepts.files import (
-    ScoresFile,
-    read_calibration,
-    read_concepts,
-    read_image_list,
-    read_labels,
-    read_scores,
-    write_calibration,
-    write_scores,
-)
+from turkops.concepts.calibration_mode import CalibrationMode
 from turkops.domain import InputError
+
+# numpy/scipy (calibration, files) load inside the commands: `turkops --help` stays fast.
+if TYPE_CHECKING:
+    from turkops.concepts.calibration import Calibration
 
 concepts_app = typer.Typer(
     help=(
@@ -80,6 +68,9 @@ def image_progress() -> Progress:
 
 def user_calibration(a: float | None, b: float | None, file: Path | None) -> Calibration | None:
     """Explicit constants from --calib-a/--calib-b or --calibration-file, if any."""
+    from turkops.concepts.calibration import Calibration, CalibrationKind
+    from turkops.concepts.files import read_calibration
+
     if file is not None:
         if a is not None or b is not None:
             raise InputError("give either --calibration-file or --calib-a/--calib-b, not both")
@@ -218,6 +209,7 @@ def score_files(
 
     Image embeddings are cached, so new concepts cost only text encoding and a rerun resumes.
     """
+    from turkops.concepts.files import ScoresFile, read_concepts, read_image_list, write_scores
     from turkops.concepts.models import load_concept_model
     from turkops.concepts.scoring import default_workers
     from turkops.config import load_settings
@@ -305,6 +297,9 @@ def calibrate(
     ] = None,
 ) -> None:
     """Fit A, B of P = sigmoid(A (cos + B)) to labelled pairs by minimising cross-entropy."""
+    from turkops.concepts.calibration import bce, fit_calibration
+    from turkops.concepts.files import read_labels, read_scores, write_calibration
+
     data = read_scores(scores)
     if data.cosine is None:
         raise InputError(

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
 
+from turkops import defaults
 from turkops.cli.app import app
-from turkops.cli.common import console, progress_bar, runtime
-from turkops.domain import InputError, SamplingStrategy
-from turkops.services.launch import LaunchOptions, launch_study
-from turkops.services.poll import PollResult, ReviewPolicy, poll_study
-from turkops.services.sampling import sample_study
-from turkops.services.status import expire_study, study_status
+from turkops.cli.common import (
+    ProgressLines,
+    compact_table,
+    console,
+    from_setting,
+    progress_bar,
+    runtime,
+)
+from turkops.domain import ConfigError, InputError, SamplingStrategy
+
+if TYPE_CHECKING:
+    from turkops.config import Settings
+    from turkops.services.poll import PollResult, ReviewPolicy
 
 EXIT_COMPLETE, EXIT_RUNNING = 0, 10
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
@@ -63,6 +73,8 @@ def sample(
     seed: int = typer.Option(0, "--seed", help="Same seed, same sample."),
 ) -> None:
     """Draw the images raters will see for every pair (importance sampling) and store them."""
+    from turkops.services.sampling import sample_study
+
     with runtime() as rt, progress_bar() as bar:
         task = bar.add_task("sampling pairs", total=None)
         summary = sample_study(
@@ -83,13 +95,26 @@ def sample(
 @app.command()
 def launch(
     study: str = typer.Argument(..., help="Study name."),
-    raters: int = typer.Option(
-        3,
+    raters: int | None = typer.Option(
+        None,
         "--raters",
-        help="Assignments per HIT (raters per image); below 10 avoids MTurk's extra 20% fee.",
+        help="Assignments per HIT (raters per image); below 10 avoids MTurk's extra 20% fee. "
+        + from_setting("TURKOPS_RATERS", defaults.RATERS),
+        show_default=False,
     ),
-    images_per_hit: int = typer.Option(15, "--images-per-hit", help="Images per task page."),
-    reward: str = typer.Option("0.05", "--reward", help="USD per assignment."),
+    images_per_hit: int | None = typer.Option(
+        None,
+        "--images-per-hit",
+        help="Images per task page. "
+        + from_setting("TURKOPS_IMAGES_PER_HIT", defaults.IMAGES_PER_HIT),
+        show_default=False,
+    ),
+    reward: str | None = typer.Option(
+        None,
+        "--reward",
+        help="USD per assignment. " + from_setting("TURKOPS_REWARD", defaults.REWARD),
+        show_default=False,
+    ),
     max_cost: str | None = typer.Option(
         None, "--max-cost", help="Refuse if the total (rewards + MTurk fees) exceeds this many USD."
     ),
@@ -103,32 +128,51 @@ def launch(
     ),
 ) -> None:
     """Create the study's HITs (resumable: a re-run never creates a HIT twice)."""
-    options = LaunchOptions(
-        raters=raters,
-        images_per_hit=images_per_hit,
-        reward=parse_money(reward, "--reward"),
-        max_cost=parse_money(max_cost, "--max-cost") if max_cost is not None else None,
-        dry_run=dry_run,
-        base_url=base_url,
-    )
-    with runtime() as rt, progress_bar() as bar:
-        task = bar.add_task("creating HITs", total=None, visible=not dry_run)
-        result = launch_study(
-            rt,
-            study,
-            options,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+    from turkops.services.launch import LaunchOptions, launch_study
+
+    parsed_reward = parse_money(reward, "--reward") if reward is not None else None
+    parsed_max = parse_money(max_cost, "--max-cost") if max_cost is not None else None
+    with runtime() as rt:
+        s = rt.settings
+        options = LaunchOptions(
+            raters=s.raters if raters is None else raters,
+            images_per_hit=s.images_per_hit if images_per_hit is None else images_per_hit,
+            reward=s.reward if parsed_reward is None else parsed_reward,
+            max_cost=parsed_max,
+            dry_run=dry_run,
+            base_url=base_url,
         )
+        where, refusal = endpoint_description(s)
+        console.print(f"endpoint: {where}")
+        if refusal is not None and not dry_run:
+            raise ConfigError(refusal)
+        with progress_bar() as bar:
+            task = bar.add_task("creating HITs", total=None, visible=not dry_run)
+            result = launch_study(
+                rt,
+                study,
+                options,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     p = result.plan
-    table = Table("HITs", "assignments", "rewards", "MTurk fees", "total", title="launch plan")
+    table = compact_table(
+        *((h, False) for h in ("HITs", "assignments", "rewards", "MTurk fees", "total")),
+        title="launch plan",
+    )
     table.add_row(
         str(p.hits), str(p.assignments), f"${p.rewards:.2f}", f"${p.fees:.2f}", f"${p.total:.2f}"
     )
     console.print(table)
+    console.print(
+        f"{options.raters} raters per HIT, {options.images_per_hit} images per HIT, "
+        f"${options.reward} per assignment"
+    )
     if p.many_assignments_surcharge:
         console.print("note: 10 or more raters per HIT adds MTurk's extra 20% fee")
     if result.dry_run:
         console.print("dry run: nothing was created")
+        if refusal is not None:
+            console.print(f"the real run would be refused: {refusal}")
     else:
         console.print(
             f"created {result.created} HITs, adopted {result.adopted} from an earlier "
@@ -136,7 +180,31 @@ def launch(
         )
 
 
+def endpoint_description(settings: Settings) -> tuple[str, str | None]:
+    """(where HITs go, in words; why a real run would be refused, or None)."""
+    from turkops.config import PRODUCTION_URL, SANDBOX_URL
+
+    try:
+        url = settings.endpoint_url()
+    except ConfigError as exc:  # e.g. production without TURKOPS_ALLOW_PRODUCTION=true
+        return f"TURKOPS_ENDPOINT={settings.endpoint}", str(exc)
+    if settings.is_local():
+        return f"local marketplace at {url} (simulated raters, no money)", None
+    if _host(url) == _host(SANDBOX_URL):
+        return f"MTurk sandbox ({url}), no money", None
+    if _host(url) == _host(PRODUCTION_URL):
+        return f"MTurk production ({url}), real money", None
+    return f"{url} (an explicit TURKOPS_ENDPOINT)", None
+
+
+def _host(url: str) -> str:
+    """Host of a URL as MTurk's DNS sees it: lower case, no port, no trailing dot."""
+    return (urlsplit(url).hostname or "").rstrip(".").lower()
+
+
 def _policy(approve: bool, reject_invalid: bool, reject_feedback: str | None) -> ReviewPolicy:
+    from turkops.services.poll import ReviewPolicy
+
     return ReviewPolicy(
         approve=approve, reject_invalid=reject_invalid, reject_feedback=reject_feedback or ""
     )
@@ -166,8 +234,15 @@ def poll(
     ),
 ) -> None:
     """One polling pass, for cron. Exit 0 = study complete, 10 = still running, other = error."""
+    from turkops.services.poll import poll_study
+
     with runtime() as rt:
-        result = poll_study(rt, study, _policy(approve, reject_invalid, reject_feedback))
+        result = poll_study(
+            rt,
+            study,
+            _policy(approve, reject_invalid, reject_feedback),
+            progress=ProgressLines("poll: HITs reviewed"),
+        )
     _print_pass(result)
     raise typer.Exit(EXIT_COMPLETE if result.complete else EXIT_RUNNING)
 
@@ -175,7 +250,13 @@ def poll(
 @app.command()
 def monitor(
     study: str = typer.Argument(..., help="Study name."),
-    every: str = typer.Option("5m", "--every", help="Interval between passes: 30s, 5m, 1h."),
+    every: str | None = typer.Option(
+        None,
+        "--every",
+        help="Interval between passes: 30s, 5m, 1h. "
+        + from_setting("TURKOPS_POLL_INTERVAL_SECONDS", f"{defaults.POLL_INTERVAL_SECONDS}s"),
+        show_default=False,
+    ),
     approve: bool = typer.Option(True, "--approve/--no-approve", help="Approve submitted work."),
     reject_invalid: bool = typer.Option(
         False, "--reject-invalid", help="Reject malformed answers."
@@ -187,13 +268,15 @@ def monitor(
     """Poll on a schedule until the study completes (stops cleanly on SIGTERM / Ctrl-C)."""
     from turkops.scheduler import monitor_study
 
+    interval = parse_duration(every) if every is not None else None
     with runtime() as rt:
         last = monitor_study(
             rt,
             study,
-            parse_duration(every),
+            interval if interval is not None else float(rt.settings.poll_interval_seconds),
             _policy(approve, reject_invalid, reject_feedback),
             on_pass=_print_pass,
+            progress=ProgressLines("monitor: HITs reviewed"),
         )
     raise typer.Exit(EXIT_COMPLETE if last is not None and last.complete else EXIT_RUNNING)
 
@@ -201,6 +284,8 @@ def monitor(
 @app.command()
 def status(study: str = typer.Argument(..., help="Study name.")) -> None:
     """HITs by state, assignments submitted/approved/rejected, money spent and committed."""
+    from turkops.services.status import study_status
+
     with runtime() as rt:
         r = study_status(rt, study)
     table = Table(show_header=False, title=f"study {r.name} ({r.status})")
@@ -220,6 +305,8 @@ def status(study: str = typer.Argument(..., help="Study name.")) -> None:
 @app.command()
 def expire(study: str = typer.Argument(..., help="Study name.")) -> None:
     """Expire all open HITs now (submitted work can still be polled and paid)."""
+    from turkops.services.status import expire_study
+
     with runtime() as rt:
         n = expire_study(rt, study)
     console.print(f"expired {n} HITs")

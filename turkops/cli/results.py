@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from turkops.cli.app import app
-from turkops.cli.common import console, runtime
+from turkops.cli.common import compact_table, console, runtime
 from turkops.domain import DEFAULT_AGGREGATION, Aggregation, InputError
-from turkops.stats.comparison import format_p
+from turkops.formatting import fmt_interval, fmt_num, fmt_p
 
 if TYPE_CHECKING:
     from turkops.services.collect import CollectOptions, CollectResult
@@ -91,7 +92,12 @@ ETA_OPT = typer.Option("0.23", "--eta", help="Rater error rate, or 'auto' to est
 BETA_OPT = typer.Option(0.05, "--beta", help="Uniform prior P(concept) for bragg-uniform.")
 BOOT_OPT = typer.Option(1000, "--bootstrap", help="Bootstrap replicates for the 95% intervals.")
 SEED_OPT = typer.Option(0, "--seed", help="Seed of the bootstrap.")
-HASH_OPT = typer.Option(False, "--hash-workers", help="Pseudonymise worker ids in the output.")
+# One default for collect and report: worker ids are personal data (services.collect.pseudonym).
+HASH_OPT = typer.Option(
+    True,
+    "--hash-workers/--raw-worker-ids",
+    help="Worker ids as stable pseudonyms (default), or the raw MTurk ids.",
+)
 
 
 @app.command()
@@ -155,46 +161,50 @@ def _csv(result: CollectResult) -> str:
     return buf.getvalue()
 
 
-def _ci(low: float | None, high: float | None) -> str:
-    return "n/a" if low is None or high is None else f"[{low:.2f}, {high:.2f}]"
-
-
-def _num(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None else f"{x:.{digits}f}"
-
-
 def _print_tables(result: CollectResult) -> None:
     c = result.completeness
     console.print(
         f"study {result.study}: {c['images_rated']}/{c['images_sampled']} sampled images rated; "
-        f"eta {_num(result.eta)} ({result.eta_source}); Fleiss' kappa "
-        f"{_num(result.fleiss_kappa)}; spent ${result.money_spent:.2f}"
+        f"eta {fmt_num(result.eta)} ({result.eta_source}); Fleiss' kappa "
+        f"{fmt_num(result.fleiss_kappa)}; spent ${result.money_spent:.2f}"
     )
     for w in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}")
+        console.print(Text.assemble(("warning:", "yellow"), " ", w))
     for agg_name in result.aggregations:
-        table = Table(
-            "rank",
-            "method",
-            "mean corr",
-            "95% CI",
-            "neurons",
-            "best - this [95% CI]",
-            "p (Holm)",
-            "p t-test",
+        # Two tables, so that each fits 80 columns: the ranking, then the comparisons with the best.
+        ranked = [m for m in result.methods if m.aggregation == agg_name]
+        table = compact_table(
+            ("rank", False),
+            ("method", True),
+            ("mean corr", False),
+            ("95% CI", False),
+            ("neurons", False),
             title=f"methods ({agg_name})",
         )
-        for m in (m for m in result.methods if m.aggregation == agg_name):
+        for m in ranked:
             table.add_row(
                 str(m.rank),
                 m.method,
-                _num(m.mean),
-                _ci(m.ci_low, m.ci_high),
+                fmt_num(m.mean),
+                fmt_interval(m.ci_low, m.ci_high),
                 str(m.n_neurons),
-                "" if m.diff_vs_best is None else f"{m.diff_vs_best:.3f} "
-                + _ci(m.diff_low, m.diff_high),
-                format_p(m.p_holm),
-                format_p(m.vs_best_p_paired if m.n_paired > 1 else m.vs_best_p_two_sample),
+            )
+        console.print(table)
+        table = compact_table(
+            ("method", True),
+            ("best - this", False),
+            ("95% CI", False),
+            ("p (Holm)", False),
+            ("p t-test", False),
+            title=f"each method against the best ({agg_name})",
+        )
+        for m in ranked[1:]:
+            table.add_row(
+                m.method,
+                fmt_num(m.diff_vs_best),
+                fmt_interval(m.diff_low, m.diff_high),
+                fmt_p(m.p_holm),
+                fmt_p(m.vs_best_p_paired if m.n_paired > 1 else m.vs_best_p_two_sample),
             )
         console.print(table)
         console.print(
@@ -203,30 +213,35 @@ def _print_tables(result: CollectResult) -> None:
             "p t-test: the paper's paired (or Welch) t-test, without the per-pair error."
         )
     first = result.aggregations[0]
-    table = Table(
-        "neuron",
-        "method",
-        "concept",
-        "corr",
-        "95% CI",
-        "images",
-        "ratings",
-        "ESS",
+    table = compact_table(
+        ("neuron", False),
+        ("method", True),
+        ("concept", True),
+        ("corr", False),
+        ("95% CI", False),
+        ("images", False),
+        ("ratings", False),
+        ("ESS", False),
         title=f"explanations ({first})",
     )
+    notes = []
     for p in (p for p in result.pairs if p.aggregation == first):
-        ci = "n/a" if p.ci_low is None else f"[{p.ci_low:.2f}, {p.ci_high:.2f}]"
+        if p.note is not None:
+            # The reason goes below the table: in a cell it would squeeze every other column.
+            notes.append(f"n/a: neuron {p.neuron}, {p.method}, {p.concept}: {p.note}")
         table.add_row(
             str(p.neuron),
             p.method,
             p.concept,
-            _num(p.correlation) if p.note is None else f"n/a ({p.note})",
-            ci,
+            fmt_num(p.correlation),
+            fmt_interval(p.ci_low, p.ci_high),
             str(p.n_images),
             str(p.n_ratings),
             f"{p.ess:.0f}",
         )
     console.print(table)
+    for note in notes:
+        console.print(note)
 
 
 @app.command()
@@ -238,9 +253,7 @@ def report(
     beta: float = BETA_OPT,
     n_boot: int = BOOT_OPT,
     seed: int = SEED_OPT,
-    hash_workers: bool = typer.Option(
-        True, "--hash-workers/--raw-worker-ids", help="Pseudonymise worker ids in the report."
-    ),
+    hash_workers: bool = HASH_OPT,
 ) -> None:
     """Write a self-contained HTML report: method chart, neuron cards, agreement, cost."""
     from turkops.report.html import build_report
@@ -273,9 +286,11 @@ def demo(
     correlations, which the demo can compute because it knows every image's labels.
     """
     from turkops.demo.pipeline import DemoConfig, run_demo
+    from turkops.stats.correlation import clip_correlation
 
     result = run_demo(
-        DemoConfig(workdir=workdir, seed=seed), say=lambda msg: console.print(f"[dim]-[/dim] {msg}")
+        DemoConfig(workdir=workdir, seed=seed),
+        say=lambda msg: console.print(Text.assemble(("-", "dim"), " ", msg)),
     )
     c = result.collect
     table = Table(title="explanation methods (MG-IS + BRAgg with model prior)")
@@ -284,13 +299,16 @@ def demo(
         table.add_column(header, no_wrap=header in ("method", "95% interval"))
     for m in (m for m in c.methods if m.aggregation == c.aggregations[0]):
         half = 1.96 * (m.sem or 0.0)
-        interval = "n/a" if m.mean is None else f"[{m.mean - half:.3f}, {m.mean + half:.3f}]"
+        interval = "n/a"
+        if m.mean is not None:
+            low, high = clip_correlation([m.mean - half, m.mean + half])
+            interval = fmt_interval(float(low), float(high), 3)
         table.add_row(
             str(m.rank),
             m.method,
-            _num(m.mean),
+            fmt_num(m.mean),
             interval,
-            _num(result.true_method_means.get(m.method)),
+            fmt_num(result.true_method_means.get(m.method)),
         )
     console.print(table)
     est = {(p.neuron, p.method): p.correlation for p in c.pairs if p.correlation is not None}
@@ -299,6 +317,6 @@ def demo(
     if denom:
         console.print(
             f"relative correlation error over {len(est)} explanations: "
-            f"{sum(errors) / denom:.1%}; Fleiss' kappa {_num(c.fleiss_kappa)}"
+            f"{sum(errors) / denom:.1%}; Fleiss' kappa {fmt_num(c.fleiss_kappa)}"
         )
     console.print(f"report: {result.report_path}  ({result.seconds:.0f} s)")

@@ -11,34 +11,31 @@ import math
 from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
 from turkops.cli.app import app
+from turkops.cli.common import compact_table, console, err_console
 from turkops.domain import InputError
-from turkops.stats.coverage import EXACT, MODEL_ASSISTED
-from turkops.stats.intervals import INTERVAL_METHODS
-from turkops.stats.planning import BudgetPlan, CostModel, RceSurface, plan_budget
-from turkops.stats.sampling import DEFAULT_EPS, DEFAULT_GAMMA
-from turkops.stats.simulation import (
+from turkops.formatting import fmt_num
+from turkops.stats.names import (
+    AGGREGATOR_NAMES,
     BASELINE,
     DEFAULT_AGGREGATORS,
+    DEFAULT_EPS,
+    DEFAULT_GAMMA,
     SAMPLERS,
     TURKOPS_AGGREGATOR,
-    SimulationConfig,
-    SimulationResult,
-    run_simulation,
 )
-from turkops.stats.strategies import AGGREGATORS, AggregatorOptions
-from turkops.stats.synthetic import CrowdSetting, PopulationSetting
 
-console = Console()
-err_console = Console(stderr=True)
+# numpy/scipy load inside the commands, so `turkops --help` stays fast (docs/benchmarks.md).
+if TYPE_CHECKING:
+    from turkops.stats.planning import BudgetPlan, RceSurface
+    from turkops.stats.simulation import SimulationConfig, SimulationResult
+    from turkops.stats.synthetic import CrowdSetting, PopulationSetting
 
 
 def _range(text: str, name: str) -> tuple[float, float]:
@@ -98,6 +95,8 @@ def _settings(
     sensitivity: str = "6:3",
     specificity: str = "30:1",
 ) -> tuple[PopulationSetting, CrowdSetting]:
+    from turkops.stats.synthetic import CrowdSetting, PopulationSetting
+
     if rater_errors not in ("uniform", "beta", "spammers", "two-coin"):
         raise InputError("--rater-errors must be uniform, beta, spammers or two-coin")
     try:
@@ -122,6 +121,10 @@ def _settings(
 
 
 def _run(config: SimulationConfig, seed: int, label: str) -> SimulationResult:
+    import numpy as np
+
+    from turkops.stats.simulation import run_simulation
+
     progress = Progress(
         TextColumn(label),
         BarColumn(),
@@ -140,40 +143,39 @@ def _run(config: SimulationConfig, seed: int, label: str) -> SimulationResult:
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    return f"{x:.{digits}f}"
+    return fmt_num(None if x is None else float(x), digits, missing="-")
 
 
 def _print_grid(result: SimulationResult) -> None:
     cfg = result.config
+    # Grids have one column per sample size: tight tables with bare numbers as headers keep
+    # nine of them whole at 80 columns (no "0.…" cells).
+    draws = [(str(n), False) for n in cfg.draws]
     for r, m in enumerate(cfg.raters):
-        table = Table(
-            title=f"RCE with {m} rater(s) per input, by draws per pair", title_justify="left"
+        table = compact_table(
+            ("strategy", True),
+            *draws,
+            title=f"RCE with {m} rater(s) per input, by draws per pair",
+            tight=True,
         )
-        table.add_column("strategy", no_wrap=True)
-        for n in cfg.draws:
-            table.add_column(f"n={n}", justify="right")
         for s, sampler in enumerate(cfg.samplers):
             for a, agg in enumerate(cfg.aggregators):
                 table.add_row(f"{sampler}+{agg}", *(_fmt(x) for x in result.rce[s, a, :, r]))
         console.print(table)
-    inputs = Table(
-        title="Distinct inputs shown per pair (cost = inputs x raters)", title_justify="left"
+    inputs = compact_table(
+        ("sampler", True),
+        *draws,
+        title="Distinct inputs shown per pair (cost = inputs x raters), by draws per pair",
+        tight=True,
     )
-    inputs.add_column("sampler")
-    for n in cfg.draws:
-        inputs.add_column(f"n={n}", justify="right")
     for s, sampler in enumerate(cfg.samplers):
         inputs.add_row(sampler, *(f"{x:.0f}" for x in result.unique_inputs[s]))
     console.print(inputs)
-    floors = Table(
+    floors = compact_table(
+        ("aggregator", True),
+        *((f"m={m}", False) for m in cfg.raters),
         title="Noise floor: RCE with infinitely many draws (bias of the labels)",
-        title_justify="left",
     )
-    floors.add_column("aggregator")
-    for m in cfg.raters:
-        floors.add_column(f"m={m}", justify="right")
     for a, agg in enumerate(cfg.aggregators):
         floors.add_row(agg, *(_fmt(x) for x in result.floor_rce[a]))
     console.print(floors)
@@ -193,15 +195,16 @@ def _floats(text: str, name: str) -> tuple[float, ...]:
 
 
 def _print_targets(result: SimulationResult, target: float) -> None:
-    table = Table(
-        title=f"Evaluations (inputs x raters per pair) to reach RCE {target:.1%}; "
-        f"cost reduction versus {BASELINE[0]}+{BASELINE[1]}",
-        title_justify="left",
+    table = compact_table(
+        ("strategy", True),
+        ("evaluations", False),
+        ("raters", False),
+        ("min raters", False),
+        ("reduction", False),
+        ("best RCE", False),
+        title=f"Evaluations (inputs x raters per pair) to reach RCE {target:.1%}; fewest "
+        f"raters that reach it; cost reduction versus {BASELINE[0]}+{BASELINE[1]}",
     )
-    for col in ("strategy", "evaluations", "raters", "fewest raters", "cost reduction", "best RCE"):
-        table.add_column(
-            col, justify="left" if col == "strategy" else "right", no_wrap=col == "strategy"
-        )
     for summ in result.summaries(target):
         if summ.cost_reduction is not None:
             reduction = f"{summ.cost_reduction:.1f}x"
@@ -222,6 +225,9 @@ def _print_targets(result: SimulationResult, target: float) -> None:
 
 def _plot(result: SimulationResult, path: Path) -> None:
     import matplotlib
+    import numpy as np
+
+    from turkops.stats.planning import CostModel
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -348,7 +354,7 @@ def simulate(
         typer.Option(
             "--aggregators",
             help=f"Aggregators to compare ({TURKOPS_AGGREGATOR} is turkops' own); known: "
-            + ", ".join(AGGREGATORS),
+            + ", ".join(AGGREGATOR_NAMES),
         ),
     ] = ",".join(DEFAULT_AGGREGATORS),
     target: Annotated[
@@ -395,6 +401,8 @@ def simulate(
     ] = False,
 ) -> None:
     """Simulate studies and print the RCE of every sampler x aggregator over a budget grid."""
+    from turkops.stats.simulation import SimulationConfig
+
     pop, crowd = _settings(
         inputs,
         base_rate,
@@ -409,6 +417,8 @@ def simulate(
         specificity,
     )
     if coverage:
+        from turkops.stats.coverage import EXACT, MODEL_ASSISTED
+
         _coverage(
             pop,
             crowd,
@@ -416,7 +426,7 @@ def simulate(
             pairs_per_study,
             _ints(draws, "--draws")[0],
             _ints(raters, "--raters"),
-            _names(aggregators, "aggregators", [*AGGREGATORS, EXACT, *MODEL_ASSISTED]),
+            _names(aggregators, "aggregators", [*AGGREGATOR_NAMES, EXACT, *MODEL_ASSISTED]),
             n_boot,
             interval,
             fixed_labels,
@@ -433,7 +443,7 @@ def simulate(
             draws=_ints(draws, "--draws"),
             raters=_ints(raters, "--raters"),
             samplers=_names(samplers, "samplers", SAMPLERS),
-            aggregators=_names(aggregators, "aggregators", list(AGGREGATORS)),
+            aggregators=_names(aggregators, "aggregators", list(AGGREGATOR_NAMES)),
             target_rce=target,
             self_normalised=self_normalised,
             eps=eps,
@@ -476,7 +486,10 @@ def _coverage(
     seed: int,
     json_path: Path | None,
 ) -> None:
+    import numpy as np
+
     from turkops.stats.coverage import CoverageConfig, run_coverage
+    from turkops.stats.intervals import INTERVAL_METHODS
 
     if interval not in INTERVAL_METHODS:
         raise InputError(f"--interval must be one of {', '.join(INTERVAL_METHODS)}")
@@ -511,13 +524,13 @@ def _coverage(
             np.random.default_rng(seed),
             lambda done, total: bar.update(task, completed=done, total=total),
         )
-    table = Table(
+    table = compact_table(
+        ("aggregator", True),
+        *((c, False) for c in ("m", "cover", "cover0", "width", "|r|>.1", "wrong>", "hard", "RCE")),
         title=f"{pairs} right + {pairs} unrelated pairs, {n_draws} draws, {interval} "
         f"{'fixed-label' if fixed_labels else 're-fit'} bootstrap ({n_boot}), seed {seed}",
-        title_justify="left",
+        tight=True,
     )
-    for col in ("aggregator", "m", "cover", "cover0", "width", "|r|>.1", "wrong>", "hard", "RCE"):
-        table.add_column(col, justify="left" if col == "aggregator" else "right")
     for r in result.rows:
         table.add_row(
             r.aggregator,
@@ -564,6 +577,8 @@ def _money(text: str) -> Decimal:
 
 
 def _pilot_surface(path: Path, seed: int, aggregator: str) -> tuple[RceSurface, float | None]:
+    import numpy as np
+
     from turkops.stats.pilot import rce_surface_from_pilot
 
     if not path.is_file():
@@ -620,6 +635,8 @@ def _draws_for(unique_by_draws: list[tuple[int, float]] | None, n_inputs: int) -
 
     Interpolates the simulator's distinct-inputs curve; without one (a pilot plan) draws =
     inputs, an upper bound on the distinct images they show."""
+    import numpy as np
+
     if not unique_by_draws:
         return n_inputs
     draws = np.array([d for d, _ in unique_by_draws], dtype=np.float64)
@@ -638,13 +655,12 @@ def _print_plans(
         key=lambda a: plans[a].best.expected_rce,  # type: ignore[union-attr]
         default=None,
     )
-    table = Table(
+    table = compact_table(
+        ("aggregator", True),
+        *((col, False) for col in ("raters", "inputs", "ratings", "USD/pair", "USD total", "RCE")),
         title=f"Designs for ${first.budget} over {first.n_pairs} pairs "
         f"(${first.budget_per_pair} per pair, RCE from {first.source})",
-        title_justify="left",
     )
-    for col in ("aggregator", "raters", "inputs", "ratings", "USD/pair", "USD total", "RCE"):
-        table.add_column(col, justify="left" if col == "aggregator" else "right")
     for agg, plan_ in plans.items():
         for d in plan_.candidates:
             chosen = agg == best_agg and d == plan_.best
@@ -669,12 +685,18 @@ def _print_plans(
     assert b is not None
     if siglip is not None and siglip <= b.expected_rce:
         console.print(
-            "[bold]recommendation:[/bold] SigLIP-only; no affordable human design beats it"
+            Text.assemble(
+                ("recommendation:", "bold"),
+                " SigLIP-only; no affordable human design beats it",
+            )
         )
         return
     console.print(
-        f"[bold]recommendation:[/bold] {b.n_inputs} inputs x {b.n_raters} raters per pair "
-        f"with {best_agg}, ${b.total_cost:.2f} in total, expected RCE {b.expected_rce:.3f}"
+        Text.assemble(
+            ("recommendation:", "bold"),
+            f" {b.n_inputs} inputs x {b.n_raters} raters per pair with {best_agg}, "
+            f"${b.total_cost:.2f} in total, expected RCE {b.expected_rce:.3f}",
+        )
     )
     per_pair = _draws_for(unique_by_draws, b.n_inputs)
     console.print(
@@ -738,6 +760,10 @@ def plan(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
 ) -> None:
     """Choose inputs per pair, raters per input and aggregator minimising expected RCE."""
+    from turkops.stats.planning import CostModel, plan_budget
+    from turkops.stats.simulation import SimulationConfig
+    from turkops.stats.strategies import AggregatorOptions
+
     total = _money(budget)
     if sampler not in SAMPLERS:
         raise InputError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")

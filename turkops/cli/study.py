@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from turkops.cli.app import app
-from turkops.cli.common import console, runtime
-from turkops.config import load_settings
-from turkops.db.engine import make_engine, upgrade_database
-from turkops.services.studies import StudySummary, create_study, list_studies, show_study
+from turkops.cli.common import compact_table, console, runtime
+
+if TYPE_CHECKING:
+    from turkops.services.studies import StudySummary
 
 study_app = typer.Typer(help="Create and inspect studies (inputs, activations, explanations).")
 db_app = typer.Typer(help="Manage the study database (TURKOPS_DATABASE_URL).")
@@ -22,6 +24,9 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending Alembic migrations (every command also does this on first use)."""
+    from turkops.config import load_settings
+    from turkops.db.engine import make_engine, upgrade_database
+
     engine = make_engine(load_settings().database_url)
     try:
         applied = upgrade_database(engine)
@@ -53,22 +58,30 @@ def study_create(
     ),
 ) -> None:
     """Create a study from the probing set, activations and explanations (checked first)."""
+    from turkops.services.studies import create_study
+
     with runtime() as rt:
         summary = create_study(rt, name, inputs, activations, explanations, concept_scores)
-    console.print(f"created study [bold]{name}[/bold]")
+    console.print(Text.assemble("created study ", (name, "bold")))
     _print_summary(summary)
 
 
 @study_app.command("list")
 def study_list() -> None:
     """List studies with their status and progress."""
+    from turkops.services.studies import list_studies
+
     with runtime() as rt:
         studies = list_studies(rt)
     if not studies:
         console.print("no studies yet: create one with `turkops study create`")
         return
-    table = Table(
-        "name", "status", "inputs", "neurons", "pairs", "methods", "samples", "ratings", "paid USD"
+    # Names wrap; statuses and counts stay whole at 80 columns and in pipes.
+    table = compact_table(
+        ("name", True),
+        ("status", False),
+        *((h, False) for h in ("inputs", "neurons", "pairs", "methods", "samples", "ratings")),
+        ("paid USD", False),
     )
     for s in studies:
         table.add_row(
@@ -88,6 +101,8 @@ def study_list() -> None:
 @study_app.command("show")
 def study_show(name: str = typer.Argument(..., help="Study name.")) -> None:
     """Show a study's counts, sampling, HITs, ratings and money spent so far."""
+    from turkops.services.studies import show_study
+
     with runtime() as rt:
         summary = show_study(rt, name)
     _print_summary(summary)

@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import expit
 
+from turkops.concepts.calibration_mode import CalibrationMode
 from turkops.domain import InputError, ModelError
 
 
@@ -34,14 +35,6 @@ class CalibrationKind(StrEnum):
     MODEL = "model"  # the SigLIP model's own logit_scale / logit_bias
     USER = "user"  # a, b given by the user
     FITTED = "fitted"  # fit_calibration on labelled data
-
-
-class CalibrationMode(StrEnum):
-    """What the user asks for when no explicit constants are given."""
-
-    AUTO = "auto"  # published if listed, else the model's own head (SigLIP), else an error
-    PUBLISHED = "published"
-    MODEL = "model"
 
 
 # Open_clip model name -> (A, B) for P = sigmoid(A * (cos + B)); see METHOD.md. They were fitted

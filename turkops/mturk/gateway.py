@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
 
 from turkops.config import Settings
 from turkops.domain import ConfigError, ProviderError
@@ -123,16 +131,17 @@ def _assignment(raw: dict[str, Any]) -> RemoteAssignment:
 class MTurkGateway:
     """CrowdGateway over a boto3 'mturk' client (any endpoint)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, unreachable_hint: str = "") -> None:
         self.client = client
+        self.unreachable_hint = unreachable_hint  # appended when the endpoint cannot be reached
 
     def _call(self, operation: str, **params: Any) -> dict[str, Any]:
-        with _translated(operation):
+        with _translated(operation, self.unreachable_hint):
             result: dict[str, Any] = getattr(self.client, operation)(**params)
         return result
 
     def _paginate(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
-        with _translated(operation):
+        with _translated(operation, self.unreachable_hint):
             for page in self.client.get_paginator(operation).paginate(**params):
                 yield from page.get(key, [])
 
@@ -221,10 +230,13 @@ class MTurkGateway:
 
 
 @contextmanager
-def _translated(operation: str) -> Iterator[None]:
+def _translated(operation: str, unreachable_hint: str = "") -> Iterator[None]:
     """botocore's exceptions (after its retries) as TurkopsErrors with one readable line."""
     try:
         yield
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        hint = f"; {unreachable_hint}" if unreachable_hint else ""
+        raise ProviderError(f"{operation}: {exc}{hint}") from None
     except ClientError as exc:
         raise _translate(exc, operation) from None
     except NoCredentialsError:
@@ -273,4 +285,26 @@ def build_gateway(settings: Settings) -> MTurkGateway:
         **kwargs,
     )
     log.info("crowd endpoint %s", url)
-    return MTurkGateway(client)
+    hint = ""
+    if settings.is_local():
+        hint = (
+            f"is the local marketplace running? start it with `turkops marketplace serve` "
+            f"(turkops looks for it at TURKOPS_LOCAL_URL={url})"
+        )
+        _check_listening(url, hint)
+    return MTurkGateway(client, unreachable_hint=hint)
+
+
+def _check_listening(url: str, hint: str) -> None:
+    """Fail at once when nothing listens at the local marketplace's address: botocore would
+    retry a refused connection for ~17 s (10 attempts) before the user sees the hint. Later
+    calls keep botocore's retries, so a marketplace restart during a run is still survived."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=5):
+            pass
+    except ConnectionRefusedError:
+        raise ProviderError(f"nothing listens at {url}; {hint}") from None
+    except OSError:
+        pass  # slow or unusual networks: leave it to botocore's retries and timeouts

@@ -13,11 +13,11 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
 from turkops.db.models import Input, Pair, Sample
+from turkops.formatting import fmt_interval, fmt_p
 from turkops.report.plots import method_bar_chart
 from turkops.services.collect import CollectOptions, CollectResult, collect_study
 from turkops.services.ratings import load_ratings
 from turkops.services.studies import load_activations
-from turkops.stats.comparison import format_p
 from turkops.studyfiles import is_url
 from turkops.wiring import Runtime
 
@@ -67,12 +67,12 @@ def build_report(rt: Runtime, name: str, options: CollectOptions) -> str:
                 "mean": _fmt(m.mean),
                 "sem": _fmt(m.sem),
                 "n_neurons": m.n_neurons,
-                "p_two": format_p(m.vs_best_p_two_sample),
-                "p_paired": format_p(m.vs_best_p_paired),
+                "p_two": fmt_p(m.vs_best_p_two_sample),
+                "p_paired": fmt_p(m.vs_best_p_paired),
                 "ci": "n/a" if m.ci_low is None else f"[{m.ci_low:.3f}, {m.ci_high:.3f}]",
                 "diff": "" if m.diff_vs_best is None else f"{m.diff_vs_best:.3f} "
                 f"[{m.diff_low:.3f}, {m.diff_high:.3f}]",
-                "p_holm": format_p(m.p_holm),
+                "p_holm": fmt_p(m.p_holm),
                 "css": css_class(m.mean),
             }
             for m in methods
@@ -174,7 +174,7 @@ def _cards(rt: Runtime, name: str, result: CollectResult, aggregation: str) -> l
         score = (
             "n/a"
             if e.correlation is None
-            else (f"{e.correlation:.3f} [{_fmt(e.ci_low, 2)}, {_fmt(e.ci_high, 2)}]")
+            else f"{e.correlation:.3f} {fmt_interval(e.ci_low, e.ci_high)}"
         )
         explanations[e.neuron].append(
             {

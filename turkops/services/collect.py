@@ -41,7 +41,7 @@ class CollectOptions:
     n_boot: int = 1000
     level: float = 0.95
     seed: int = 0
-    hash_workers: bool = False
+    hash_workers: bool = True  # worker ids are personal data: pseudonyms unless asked for raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,5 +475,9 @@ def _workers(table: RatingTable, posteriors: dict[int, float], hash_ids: bool) -
 
 
 def pseudonym(worker_id: str) -> str:
-    """A stable pseudonym: worker ids are personal data (STYLE.md)."""
+    """A stable pseudonym: worker ids are personal data (STYLE.md).
+
+    The one pseudonymisation of turkops: collect (table, CSV, JSON) and the report both show
+    these, so the same worker has the same name in every output of every study.
+    """
     return "W" + hashlib.sha256(f"turkops|{worker_id}".encode()).hexdigest()[:12]

@@ -10,6 +10,7 @@ refuses a second approval, so two pollers or a re-run after a crash cannot pay t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -60,8 +61,15 @@ class PollResult:
         return self.hits_total > 0 and self.hits_done == self.hits_total
 
 
-def poll_study(rt: Runtime, name: str, policy: ReviewPolicy | None = None) -> PollResult:
+def poll_study(
+    rt: Runtime,
+    name: str,
+    policy: ReviewPolicy | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> PollResult:
+    """One pass; progress(reviewed, to_review) after each listing and each reviewed HIT."""
     policy = policy or ReviewPolicy()
+    reviewed = to_review = 0
     gateway = rt.gateway()
     result = PollResult()
     with rt.transaction() as repo:
@@ -82,12 +90,18 @@ def poll_study(rt: Runtime, name: str, policy: ReviewPolicy | None = None) -> Po
                     )
                 ).all()
             )
+        to_review += len(ours)
+        if progress is not None:
+            progress(reviewed, to_review)
         for hit_id in reviewable:
             if hit_id not in ours:
                 continue
             with claim(rt.engine, ours[hit_id]) as mine:
                 if mine:  # else another poller is reviewing it right now
                     _review_hit(rt, study_id, ours[hit_id], hit_id, policy, result)
+            reviewed += 1
+            if progress is not None:
+                progress(reviewed, to_review)
     with rt.transaction() as repo:
         statuses = repo.hit_counts(study_id)
         result.hits_total = sum(statuses.values())

@@ -10,9 +10,7 @@ with a re-fit per replicate; coverage, null and mis-ranking by simulation), mode
 The API is documented in docs/statistics.md.
 """
 
-DEFAULT_AGGREGATOR = "bragg-model"
-"""The one default aggregator of collect, report, plan, the docs and the demo, chosen by
-measurement (docs/statistics.md, "Choosing the default"): the best null and mis-ranking of the
-aggregators measured, RCE within reach of ds-act. Here, not in domain.py, so that the pure stats
-core can name it; domain.DEFAULT_AGGREGATION is this value as an Aggregation."""
+from turkops.stats.names import DEFAULT_AGGREGATOR
+
+__all__ = ["DEFAULT_AGGREGATOR"]
 

@@ -115,14 +115,6 @@ def holm_adjust(p_values: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return out
 
 
-def format_p(p: float | None, digits: int = 4) -> str:
-    """A p-value as text: "< 0.0001" below the last digit shown, never "0.0000"."""
-    if p is None or not np.isfinite(p):
-        return "n/a"
-    floor = 10.0**-digits
-    return f"< {floor:.{digits}f}" if p < floor else f"{p:.{digits}f}"
-
-
 @dataclass(frozen=True, slots=True)
 class MethodInterval:
     """A method's mean correlation over its neurons with a bootstrap interval that includes

@@ -73,7 +73,7 @@ class CorrelationEstimates:
 
 @dataclass(frozen=True, slots=True)
 class CorrelationInterval:
-    """Bootstrap interval for one pair (BCa by default): low <= high at the given level.
+    """Bootstrap interval for one pair (BCa by default): -1 <= low <= high <= 1 at the level.
 
     se: bootstrap standard error of ρ̂; n_boot: replicates used.
     """
@@ -376,7 +376,20 @@ def correlation_intervals(
     empty = cnt.sum(-1) == 0
     low, high = np.where(empty, 0.0, low), np.where(empty, 0.0, high)
     se = np.where(empty, 0.0, reps.std(axis=0, ddof=1))
-    return CorrelationIntervals(rho=point, low=low, high=high, se=se, level=level, n_boot=n_boot)
+    return CorrelationIntervals(
+        rho=point,
+        low=clip_correlation(low),
+        high=clip_correlation(high),
+        se=se,
+        level=level,
+        n_boot=n_boot,
+    )
+
+
+def clip_correlation(x: npt.ArrayLike) -> FloatArray:
+    """Bounds of an interval for a correlation, clipped to [-1, 1]; any shape."""
+    clipped: FloatArray = np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0)
+    return clipped
 
 
 def correlation_interval(

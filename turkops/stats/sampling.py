@@ -11,14 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from turkops.stats.names import DEFAULT_EPS, DEFAULT_GAMMA
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-DEFAULT_GAMMA = 0.2
-"""Share of the uniform proposal in every mixture (METHOD.md: best around 200 samples)."""
-
-DEFAULT_EPS = 0.01
-"""ε of q^model ∝ |ā·c̄ + ε|; chosen by simulation (docs/statistics.md, "Decisions")."""
 
 DEFAULT_ALPHA = 2.0
 """Exponent of AG-IS, q^act ∝ |ā|^α (METHOD.md: α = 2 best)."""

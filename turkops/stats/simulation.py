@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from turkops.stats import DEFAULT_AGGREGATOR
 from turkops.stats.aggregation import (
     bragg_beta_posterior,
     bragg_posterior,
@@ -27,6 +26,7 @@ from turkops.stats.aggregation import (
     mean_vote,
     model_prior,
 )
+from turkops.stats.names import DEFAULT_AGGREGATORS, SAMPLERS, TURKOPS_AGGREGATOR
 from turkops.stats.sampling import (
     DEFAULT_ALPHA,
     DEFAULT_EPS,
@@ -64,16 +64,13 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Progress = Callable[[int, int], None]
 
-SAMPLERS = ("uniform", "ag-is", "mg-is")
-TURKOPS_AGGREGATOR = DEFAULT_AGGREGATOR
-"""The aggregator turkops recommends (turkops.stats.DEFAULT_AGGREGATOR, docs/statistics.md)."""
-DEFAULT_AGGREGATORS = ("majority", "mean", "bragg-uniform", "bragg-model", "ds-act")
 DEFAULT_TARGET_RCE = 0.275
 
 __all__ = [
     "BASELINE",
     "DEFAULT_AGGREGATORS",
     "SAMPLERS",
+    "TURKOPS_AGGREGATOR",
     "SimulationConfig",
     "SimulationResult",
     "StrategySummary",

@@ -9,15 +9,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from turkops.stats.names import BASELINE
 from turkops.stats.planning import RceSurface
 
 if TYPE_CHECKING:
     from turkops.stats.simulation import SimulationConfig
 
 FloatArray = npt.NDArray[np.float64]
-
-BASELINE = ("uniform", "majority")
-"""The strategy every cost reduction is measured against (the paper's)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,39 @@
+"""Names and default constants of the statistics core that the CLI needs to build its options
+and --help: plain Python, no numpy, so `turkops --help` does not load the numerical stack.
+The modules that implement them import these (one definition each).
+"""
+
+from __future__ import annotations
+
+DEFAULT_GAMMA = 0.2
+"""Share of the uniform proposal in every mixture (METHOD.md: best around 200 samples)."""
+
+DEFAULT_EPS = 0.01
+"""ε of q^model ∝ |ā·c̄ + ε|; chosen by simulation (docs/statistics.md, "Decisions")."""
+
+SAMPLERS = ("uniform", "ag-is", "mg-is")
+DEFAULT_AGGREGATOR = "bragg-model"
+"""The one default aggregator of collect, report, plan, the docs and the demo, chosen by
+measurement (docs/statistics.md, "Choosing the default"): the best null and mis-ranking of the
+aggregators measured, RCE within reach of ds-act. domain.DEFAULT_AGGREGATION is this value."""
+TURKOPS_AGGREGATOR = DEFAULT_AGGREGATOR
+DEFAULT_AGGREGATORS = ("majority", "mean", "bragg-uniform", "bragg-model", "ds-act")
+
+BASELINE = ("uniform", "majority")
+"""The strategy every cost reduction is measured against (the paper's)."""
+
+AGGREGATOR_NAMES = (
+    "majority",
+    "mean",
+    "bragg-uniform",
+    "bragg-model",
+    "bragg-beta",
+    "bragg-model-em",
+    "bragg-model-corrected",
+    "ds-model",
+    "ds-act",
+    "ds-act-soft",
+    "two-coin",
+    "two-coin-act",
+)
+"""The keys of strategies.AGGREGATORS, in order (a test keeps them equal)."""
