@@ -246,6 +246,9 @@ class TaskServer:
         body, mime = found
         return Response(body, media_type=mime, headers={"cache-control": "public, max-age=3600"})
 
+    async def favicon(self, request: Request) -> Response:
+        return Response(status_code=204)  # browsers ask for it; an error would only be noise
+
     async def healthz(self, request: Request) -> Response:
         try:
             await run_in_threadpool(self._ping)
@@ -316,6 +319,7 @@ def create_app(rt: Runtime, sweep_seconds: float | None = None) -> Starlette:
         routes=[
             Route("/healthz", server.healthz, methods=["GET"]),
             Route("/static/{name}", server.static_file, methods=["GET"]),
+            Route("/favicon.ico", server.favicon, methods=["GET"]),
             Route("/p/{study}", server.arrive, methods=["GET"]),
             Route("/s/{token}/consent", server.consent, methods=["POST"]),
             Route("/s/{token}", server.show, methods=["GET"]),
