@@ -20,6 +20,7 @@ from tests.taskserver.helpers import make_prolific_study
 from tests.taskserver.serverproc import free_port, start_server
 from turkops.config import Settings
 from turkops.db.models import Assignment, Hit, HitItem, Rating, TaskLease, TaskSession
+from turkops.taskserver.runner import running_taskserver
 from turkops.wiring import Runtime, open_runtime
 
 RATERS = 3
@@ -196,3 +197,31 @@ def test_kill_9_mid_study_then_restart(prt: Runtime, tmp_path: Path) -> None:
         assert final["assignments"] == RATERS * n_tasks
     finally:
         server.stop()
+
+
+def test_sqlite_one_writer_keeps_the_invariants(tmp_path: Path) -> None:
+    # One process, but uvicorn's thread pool runs many requests at once: BEGIN IMMEDIATE
+    # is what keeps two of them from leasing the last slot of a task together.
+    settings = Settings(  # type: ignore[call-arg]
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        data_dir=tmp_path / "data",
+        _env_file=None,
+    )
+    rt = open_runtime(settings)
+    try:
+        n_tasks = make_prolific_study(
+            rt, tmp_path / "f", raters=2, images_per_task=2, tasks_per_session=3
+        )
+        with running_taskserver(rt, sweep_seconds=3600) as server:
+            records = asyncio.run(crowd(server.url, "ps", 60, 60, abandon_share=0.1, seed=3))
+        assert not [r.outcome for r in records if r.outcome.startswith("error")]
+        stats = check_invariants(rt, records)
+        with rt.transaction() as repo:
+            held = repo.session.scalar(
+                select(func.count(TaskLease.id)).where(TaskLease.status == "leased")
+            )
+        # The crowd outnumbers the work: every slot is either answered or held by a walker.
+        assert held == sum(r.outcome == "abandoned" for r in records)
+        assert stats["assignments"] + held == 2 * n_tasks
+    finally:
+        rt.close()
