@@ -44,12 +44,13 @@ def make_prolific_study(
     check_rate: float = 0.0,
     lease_seconds: int = 900,
     n_inputs: int = 30,
+    n_neurons: int = 4,
     explanations: str | None = None,
     concepts: tuple[str, ...] = ("red", "dog", "cat"),
     probs: np.ndarray | None = None,
 ) -> int:
     """Create, sample and 'launch' a Prolific study; returns its number of tasks."""
-    kwargs: dict[str, object] = {"n_inputs": n_inputs, "concepts": concepts}
+    kwargs: dict[str, object] = {"n_inputs": n_inputs, "n_neurons": n_neurons, "concepts": concepts}
     if explanations is not None:
         kwargs["explanations"] = explanations
     files = write_study_files(folder, **kwargs)  # type: ignore[arg-type]
