@@ -104,16 +104,38 @@ class NeedsConsent:
     """Marker: the participant has not consented yet."""
 
 
-class CheckPools:
-    """Per-process cache of each study's attention-check pool (scores are read once)."""
+@dataclass(frozen=True, slots=True)
+class StudyFacts:
+    """What a launched study fixes for good: session settings, page size, check pool."""
+
+    study_id: int
+    params: StudyParams
+    page_size: int
+    pool: CheckPool | None
+
+
+class StudyCache:
+    """Per-process cache of each launched study's fixed facts (scores are read once).
+
+    Safe because launch writes them before the first participant arrives and nothing
+    changes them afterwards; it saves several queries on every page.
+    """
 
     def __init__(self) -> None:
-        self._pools: dict[int, CheckPool | None] = {}
+        self._facts: dict[int, StudyFacts] = {}
 
-    def get(self, repo: Repository, study: Study, page_size: int) -> CheckPool | None:
-        if study.id not in self._pools:
-            self._pools[study.id] = build_check_pool(repo, study, page_size)
-        return self._pools[study.id]
+    def get(self, repo: Repository, study_id: int) -> StudyFacts:
+        if study_id not in self._facts:
+            study = repo.session.get(Study, study_id)
+            assert study is not None
+            page_size = _page_size(repo, study_id)
+            self._facts[study_id] = StudyFacts(
+                study_id,
+                study_params(repo, study_id),
+                page_size,
+                build_check_pool(repo, study, page_size),
+            )
+        return self._facts[study_id]
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -233,7 +255,7 @@ def give_consent(rt: Runtime, session_id: int) -> None:
 
 
 def current_page(
-    rt: Runtime, session_id: int, pools: CheckPools, now: datetime | None = None
+    rt: Runtime, session_id: int, studies: StudyCache, now: datetime | None = None
 ) -> Page | Done | NeedsConsent:
     """What the participant sees now; leases the next task if it holds none."""
     now = now or utcnow()
@@ -243,10 +265,8 @@ def current_page(
             return Done(session.status, session.completion_code, session.tasks_done)
         if not session.consented:
             return NeedsConsent()
-        study = repo.session.get(Study, session.study_id)
-        assert study is not None
-        params = study_params(repo, study.id)
-        pool = pools.get(repo, study, _page_size(repo, study.id))
+        facts = studies.get(repo, session.study_id)
+        params, pool = facts.params, facts.pool
         checks = check_positions(
             session.id, params.tasks_per_session, params.check_rate, pool is not None
         )
@@ -260,7 +280,7 @@ def current_page(
             cp = check_page(pool, session.id, number)
             images = _check_images(repo, [k.input_row_id for k in cp.items])
             return Page(f"c{number}", cp.concept, images, pos + 1, total)
-        hit = _held_task(repo, session) or _lease_task(repo, session, study.id, params, now)
+        hit = _held_task(repo, session) or _lease_task(repo, session, session.study_id, params, now)
         if hit is None:
             if session.tasks_done > 0:
                 return _complete(repo, session, params)
@@ -273,7 +293,7 @@ def submit_page(
     session_id: int,
     key: str,
     answers: list[int],
-    pools: CheckPools,
+    studies: StudyCache,
     now: datetime | None = None,
 ) -> str:
     """Record one page's answers in one transaction; returns recorded|duplicate|stale.
@@ -288,11 +308,9 @@ def submit_page(
         session = _lock_session(repo, session_id)
         if session.status != SessionStatus.ACTIVE or not session.consented:
             return "stale"
-        study = repo.session.get(Study, session.study_id)
-        assert study is not None
-        params = study_params(repo, study.id)
+        facts = studies.get(repo, session.study_id)
         if key.startswith("c") and key[1:].isdigit():
-            return _submit_check(repo, session, study, params, int(key[1:]), answers, pools)
+            return _submit_check(repo, session, facts, int(key[1:]), answers)
         if key.startswith("h") and key[1:].isdigit():
             return _submit_task(repo, session, int(key[1:]), answers, now)
         raise InputError("unknown task")
@@ -497,16 +515,14 @@ def _submit_task(
 def _submit_check(
     repo: Repository,
     session: TaskSession,
-    study: Study,
-    params: StudyParams,
+    facts: StudyFacts,
     number: int,
     answers: list[int],
-    pools: CheckPools,
 ) -> str:
     done = session.checks_passed + session.checks_failed
     if number < done:
         return "duplicate"
-    pool = pools.get(repo, study, _page_size(repo, study.id))
+    params, pool = facts.params, facts.pool
     checks = check_positions(
         session.id, params.tasks_per_session, params.check_rate, pool is not None
     )

@@ -76,7 +76,7 @@ class TaskServer:
         self.secret = load_secret(rt.settings)
         self.env = _env()
         self.static = {name: (path.read_bytes(), mime) for name, (path, mime) in STATIC.items()}
-        self.pools = svc.CheckPools()
+        self.studies = svc.StudyCache()
         self.secure_cookies = rt.settings.public_url.startswith("https://")
         self.complete_url = rt.settings.prolific_complete_url
 
@@ -171,7 +171,7 @@ class TaskServer:
 
     def _params(self, study_id: int) -> svc.StudyParams:
         with self.rt.transaction() as repo:
-            return svc.study_params(repo, study_id)
+            return self.studies.get(repo, study_id).params
 
     async def consent(self, request: Request) -> Response:
         sid, token = self.session_of(request)
@@ -186,7 +186,7 @@ class TaskServer:
 
     async def show(self, request: Request) -> Response:
         sid, token = self.session_of(request)
-        state = await run_in_threadpool(svc.current_page, self.rt, sid, self.pools)
+        state = await run_in_threadpool(svc.current_page, self.rt, sid, self.studies)
         if isinstance(state, svc.NeedsConsent):
             info = await run_in_threadpool(svc.session_info, self.rt, sid)
             return await self.consent_page(request, info, token, None)
@@ -215,9 +215,9 @@ class TaskServer:
         answers = _answers(form)
         if answers is None:
             return self.message("Invalid form", "Every image needs a 0 or 1 answer.", 400)
-        outcome = await run_in_threadpool(svc.submit_page, self.rt, sid, key, answers, self.pools)
+        outcome = await run_in_threadpool(svc.submit_page, self.rt, sid, key, answers, self.studies)
         log.info("session %d page %s: %s", sid, key, outcome)
-        state = await run_in_threadpool(svc.current_page, self.rt, sid, self.pools)
+        state = await run_in_threadpool(svc.current_page, self.rt, sid, self.studies)
         if isinstance(state, svc.Done):
             return self.finished(state)
         return RedirectResponse(f"/s/{quote(token)}", 303)
