@@ -58,6 +58,7 @@ def test_attentive_participant_passes_and_checks_are_not_ratings(
     p = Participant(server.url, "ATTENTIVE")
     keys: list[str] = []
     r = p.follow(p.arrive("ps"))
+    assert "You will see 4 pages" in " ".join(r.text.split())  # 2 tasks + 2 checks
     r = p.consent()
     while r.status_code == 200:
         assert p.page is not None

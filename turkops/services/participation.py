@@ -113,6 +113,12 @@ class StudyFacts:
     page_size: int
     pool: CheckPool | None
 
+    @property
+    def session_pages(self) -> int:
+        """Pages of a full session: its tasks plus its attention checks."""
+        n = self.params.tasks_per_session
+        return n + len(check_positions(0, n, self.params.check_rate, self.pool is not None))
+
 
 class StudyCache:
     """Per-process cache of each launched study's fixed facts (scores are read once).

@@ -154,14 +154,14 @@ class TaskServer:
         self, request: Request, info: svc.SessionInfo, token: str, error: str | None
     ) -> Response:
         csrf, fresh = self.csrf_for(request, info.id)
-        params = await run_in_threadpool(self._params, info.study_id)
+        facts = await run_in_threadpool(self._facts, info.study_id)
         response = self.render(
             "consent.html.j2",
             400 if error else 200,
             participant_id=info.participant_id,
             study_info=DEFAULT_STUDY_INFO,
-            n_pages=params.tasks_per_session,
-            page_size=15,
+            n_pages=facts.session_pages,
+            page_size=facts.page_size,
             action=f"/s/{quote(token)}/consent",
             session_token=token,
             csrf_token=csrf,
@@ -169,9 +169,9 @@ class TaskServer:
         )
         return self.with_cookie(response, fresh)
 
-    def _params(self, study_id: int) -> svc.StudyParams:
+    def _facts(self, study_id: int) -> svc.StudyFacts:
         with self.rt.transaction() as repo:
-            return self.studies.get(repo, study_id).params
+            return self.studies.get(repo, study_id)
 
     async def consent(self, request: Request) -> Response:
         sid, token = self.session_of(request)
