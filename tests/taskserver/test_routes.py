@@ -26,7 +26,7 @@ from turkops.db.models import (
     TaskSession,
     utcnow,
 )
-from turkops.services.participation import expire_leases
+from turkops.services.leases import expire_leases
 from turkops.taskserver.runner import RunningTaskServer
 from turkops.wiring import Runtime
 

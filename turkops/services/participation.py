@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from turkops.db.models import (
@@ -35,7 +35,7 @@ from turkops.db.models import (
     utcnow,
 )
 from turkops.db.repository import Repository
-from turkops.domain import AssignmentStatus, HitStatus, InputError, NotFoundError
+from turkops.domain import AssignmentStatus, InputError, NotFoundError
 from turkops.mturk.questions import TaskImage
 from turkops.services.checks import (
     MAX_FAILED_CHECKS,
@@ -46,7 +46,15 @@ from turkops.services.checks import (
     grade_check,
 )
 from turkops.services.images import image_url, inline_data_url
-from turkops.services.leases import LeaseStatus, SessionStatus, release_session
+from turkops.services.leases import (
+    LeaseStatus,
+    SessionStatus,
+    begin_write,
+    held_task,
+    lease_task,
+    lock_session,
+    release_session,
+)
 from turkops.wiring import Runtime
 
 log = logging.getLogger(__name__)
@@ -55,7 +63,6 @@ PROVIDER = "prolific"  # the crowd whose participants arrive through the task se
 DEFAULT_TASKS_PER_SESSION = 20
 DEFAULT_CHECK_RATE = 0.2
 DEFAULT_LEASE_SECONDS = 900
-_LEASE_ATTEMPTS = 50  # tasks found full after locking are skipped; this bounds the retries
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,25 +198,6 @@ def session_info(rt: Runtime, session_id: int) -> SessionInfo:
         return _info(session, study.name)
 
 
-# --- locking ---------------------------------------------------------------------------
-
-
-def _begin_write(repo: Repository) -> None:
-    """SQLite: take the write lock first (must be the transaction's first statement)."""
-    if repo.session.get_bind().dialect.name == "sqlite":
-        repo.session.execute(text("BEGIN IMMEDIATE"))
-
-
-def _lock_session(repo: Repository, session_id: int) -> TaskSession:
-    _begin_write(repo)
-    session = repo.session.scalar(
-        select(TaskSession).where(TaskSession.id == session_id).with_for_update()
-    )
-    if session is None:
-        raise NotFoundError("no such session")
-    return session
-
-
 # --- use cases -------------------------------------------------------------------------
 
 
@@ -224,7 +212,7 @@ def start_session(
     for attempt in range(2):
         try:
             with rt.transaction() as repo:
-                _begin_write(repo)
+                begin_write(repo)
                 study = _open_study(repo, study_name)
                 found = repo.session.scalar(
                     select(TaskSession).where(
@@ -254,7 +242,7 @@ def start_session(
 
 def give_consent(rt: Runtime, session_id: int) -> None:
     with rt.transaction() as repo:
-        session = _lock_session(repo, session_id)
+        session = lock_session(repo, session_id)
         if not session.consented:
             session.consented = True
             session.updated_at = utcnow()
@@ -266,7 +254,7 @@ def current_page(
     """What the participant sees now; leases the next task if it holds none."""
     now = now or utcnow()
     with rt.transaction() as repo:
-        session = _lock_session(repo, session_id)
+        session = lock_session(repo, session_id)
         if session.status != SessionStatus.ACTIVE:
             return Done(session.status, session.completion_code, session.tasks_done)
         if not session.consented:
@@ -286,7 +274,9 @@ def current_page(
             cp = check_page(pool, session.id, number)
             images = _check_images(repo, [k.input_row_id for k in cp.items])
             return Page(f"c{number}", cp.concept, images, pos + 1, total)
-        hit = _held_task(repo, session) or _lease_task(repo, session, session.study_id, params, now)
+        hit = held_task(repo, session) or lease_task(
+            repo, session, session.study_id, params.lease_seconds, now
+        )
         if hit is None:
             if session.tasks_done > 0:
                 return _complete(repo, session, params)
@@ -311,7 +301,7 @@ def submit_page(
     if any(a not in (0, 1) for a in answers):
         raise InputError("answers must be 0 or 1")
     with rt.transaction() as repo:
-        session = _lock_session(repo, session_id)
+        session = lock_session(repo, session_id)
         if session.status != SessionStatus.ACTIVE or not session.consented:
             return "stale"
         facts = studies.get(repo, session.study_id)
@@ -320,37 +310,6 @@ def submit_page(
         if key.startswith("h") and key[1:].isdigit():
             return _submit_task(repo, session, int(key[1:]), answers, now)
         raise InputError("unknown task")
-
-
-def expire_leases(rt: Runtime, now: datetime | None = None) -> int:
-    """End as timed_out every active session holding a lease past its expiry; returns count.
-
-    Its open leases go back to the pool (release_session), so others can take the tasks.
-    """
-    now = now or utcnow()
-    with rt.transaction() as repo:
-        ids = repo.session.scalars(
-            select(TaskLease.session_row_id)
-            .where(TaskLease.status == LeaseStatus.LEASED, TaskLease.expires_at < now)
-            .distinct()
-        ).all()
-    ended = 0
-    for sid in ids:
-        with rt.transaction() as repo:
-            session = _lock_session(repo, sid)
-            expired = repo.session.scalar(
-                select(func.count(TaskLease.id)).where(
-                    TaskLease.session_row_id == sid,
-                    TaskLease.status == LeaseStatus.LEASED,
-                    TaskLease.expires_at < now,
-                )
-            )
-            if expired and session.status == SessionStatus.ACTIVE:
-                release_session(repo, session, SessionStatus.TIMED_OUT)
-                ended += 1
-    if ended:
-        log.info("expired %d task-server sessions", ended)
-    return ended
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -375,78 +334,6 @@ def _complete(repo: Repository, session: TaskSession, params: StudyParams) -> Do
         session.study_id, "session.completed", f"session:{session.id}", tasks=session.tasks_done
     )
     return Done(session.status, session.completion_code, session.tasks_done)
-
-
-def _held_task(repo: Repository, session: TaskSession) -> Hit | None:
-    return repo.session.scalar(
-        select(Hit)
-        .join(TaskLease, TaskLease.hit_row_id == Hit.id)
-        .where(TaskLease.session_row_id == session.id, TaskLease.status == LeaseStatus.LEASED)
-        .order_by(TaskLease.id)
-        .limit(1)
-    )
-
-
-def _active_count(repo: Repository, hit_id: int) -> int:
-    return int(
-        repo.session.scalar(
-            select(func.count(TaskLease.id)).where(
-                TaskLease.hit_row_id == hit_id,
-                TaskLease.status.in_([LeaseStatus.LEASED, LeaseStatus.SUBMITTED]),
-            )
-        )
-        or 0
-    )
-
-
-def _lease_task(
-    repo: Repository, session: TaskSession, study_id: int, params: StudyParams, now: datetime
-) -> Hit | None:
-    active = (
-        select(func.count(TaskLease.id))
-        .where(
-            TaskLease.hit_row_id == Hit.id,
-            TaskLease.status.in_([LeaseStatus.LEASED, LeaseStatus.SUBMITTED]),
-        )
-        .scalar_subquery()
-    )
-    mine = (
-        select(TaskLease.id)
-        .where(TaskLease.hit_row_id == Hit.id, TaskLease.session_row_id == session.id)
-        .exists()
-    )
-    skipped: list[int] = []
-    for _ in range(_LEASE_ATTEMPTS):
-        q = select(Hit).where(
-            Hit.study_id == study_id,
-            Hit.status == HitStatus.ASSIGNABLE,
-            active < Hit.max_assignments,
-            ~mine,
-        )
-        if skipped:
-            q = q.where(Hit.id.not_in(skipped))
-        hit = repo.session.scalar(
-            q.order_by(Hit.task_index).limit(1).with_for_update(skip_locked=True, of=Hit)
-        )
-        if hit is None:
-            return None
-        # Recount under the task's lock: on PostgreSQL this statement sees every lease that
-        # was committed by whoever held the lock before us.
-        if _active_count(repo, hit.id) >= hit.max_assignments:
-            skipped.append(hit.id)
-            continue
-        repo.session.add(
-            TaskLease(
-                session_row_id=session.id,
-                hit_row_id=hit.id,
-                status=LeaseStatus.LEASED,
-                leased_at=now,
-                expires_at=now + timedelta(seconds=params.lease_seconds),
-            )
-        )
-        repo.session.flush()
-        return hit
-    return None
 
 
 def _task_images(repo: Repository, hit_id: int) -> tuple[TaskImage, ...]:

@@ -31,6 +31,7 @@ from starlette.routing import Route
 from turkops.domain import InputError, NotFoundError
 from turkops.mturk.questions import DEFAULT_STUDY_INFO, TEMPLATES_DIR
 from turkops.services import participation as svc
+from turkops.services.leases import expire_leases
 from turkops.taskserver.middleware import BodyLimit, SecurityHeaders, content_security_policy
 from turkops.taskserver.security import (
     CSRF_COOKIE,
@@ -293,7 +294,7 @@ def create_app(rt: Runtime, sweep_seconds: float | None = None) -> Starlette:
         while True:
             await asyncio.sleep(every)
             try:
-                await run_in_threadpool(svc.expire_leases, rt)
+                await run_in_threadpool(expire_leases, rt)
             except Exception:  # noqa: BLE001 - keep sweeping; a DB hiccup is retried next round
                 log.exception("lease sweep failed")
 
