@@ -254,34 +254,45 @@ def current_page(
     """What the participant sees now; leases the next task if it holds none."""
     now = now or utcnow()
     with rt.transaction() as repo:
-        session = lock_session(repo, session_id)
-        if session.status != SessionStatus.ACTIVE:
-            return Done(session.status, session.completion_code, session.tasks_done)
-        if not session.consented:
-            return NeedsConsent()
-        facts = studies.get(repo, session.study_id)
-        params, pool = facts.params, facts.pool
-        checks = check_positions(
-            session.id, params.tasks_per_session, params.check_rate, pool is not None
-        )
-        total = params.tasks_per_session + len(checks)
-        pos = session.tasks_done + session.checks_passed + session.checks_failed
-        if pos >= total:
+        return _page_now(repo, lock_session(repo, session_id), studies, now)
+
+
+def _page_now(
+    repo: Repository,
+    session: TaskSession,
+    studies: StudyCache,
+    now: datetime,
+    images: bool = True,
+) -> Page | Done | NeedsConsent:
+    """The session's current page (leasing a task if needed); images=False skips the URLs."""
+    if session.status != SessionStatus.ACTIVE:
+        return Done(session.status, session.completion_code, session.tasks_done)
+    if not session.consented:
+        return NeedsConsent()
+    facts = studies.get(repo, session.study_id)
+    params, pool = facts.params, facts.pool
+    checks = check_positions(
+        session.id, params.tasks_per_session, params.check_rate, pool is not None
+    )
+    total = params.tasks_per_session + len(checks)
+    pos = session.tasks_done + session.checks_passed + session.checks_failed
+    if pos >= total:
+        return _complete(repo, session, params)
+    if pos in checks:
+        assert pool is not None
+        number = checks.index(pos)
+        cp = check_page(pool, session.id, number)
+        shown = _check_images(repo, [k.input_row_id for k in cp.items]) if images else ()
+        return Page(f"c{number}", cp.concept, shown, pos + 1, total)
+    hit = held_task(repo, session) or lease_task(
+        repo, session, session.study_id, params.lease_seconds, now
+    )
+    if hit is None:
+        if session.tasks_done > 0:
             return _complete(repo, session, params)
-        if pos in checks:
-            assert pool is not None
-            number = checks.index(pos)
-            cp = check_page(pool, session.id, number)
-            images = _check_images(repo, [k.input_row_id for k in cp.items])
-            return Page(f"c{number}", cp.concept, images, pos + 1, total)
-        hit = held_task(repo, session) or lease_task(
-            repo, session, session.study_id, params.lease_seconds, now
-        )
-        if hit is None:
-            if session.tasks_done > 0:
-                return _complete(repo, session, params)
-            return Done("full", None, 0)
-        return Page(f"h{hit.id}", hit.concept, _task_images(repo, hit.id), pos + 1, total)
+        return Done("full", None, 0)
+    shown = _task_images(repo, hit.id) if images else ()
+    return Page(f"h{hit.id}", hit.concept, shown, pos + 1, total)
 
 
 def submit_page(
@@ -291,25 +302,28 @@ def submit_page(
     answers: list[int],
     studies: StudyCache,
     now: datetime | None = None,
-) -> str:
-    """Record one page's answers in one transaction; returns recorded|duplicate|stale.
+) -> tuple[str, Page | Done | NeedsConsent]:
+    """Record one page's answers and hand out the next page, in one transaction.
 
-    A resubmit or double click of a recorded page is 'duplicate' and changes nothing; a page
-    that is no longer the participant's (lease expired, session ended) is 'stale'.
+    Returns (outcome, next page); outcome is recorded|duplicate|stale: a resubmit or double
+    click of a recorded page is 'duplicate' and changes nothing; a page that is no longer the
+    participant's (lease expired, session ended) is 'stale'.
     """
     now = now or utcnow()
     if any(a not in (0, 1) for a in answers):
         raise InputError("answers must be 0 or 1")
     with rt.transaction() as repo:
         session = lock_session(repo, session_id)
-        if session.status != SessionStatus.ACTIVE or not session.consented:
-            return "stale"
-        facts = studies.get(repo, session.study_id)
-        if key.startswith("c") and key[1:].isdigit():
-            return _submit_check(repo, session, facts, int(key[1:]), answers)
-        if key.startswith("h") and key[1:].isdigit():
-            return _submit_task(repo, session, int(key[1:]), answers, now)
-        raise InputError("unknown task")
+        outcome = "stale"
+        if session.status == SessionStatus.ACTIVE and session.consented:
+            facts = studies.get(repo, session.study_id)
+            if key.startswith("c") and key[1:].isdigit():
+                outcome = _submit_check(repo, session, facts, int(key[1:]), answers)
+            elif key.startswith("h") and key[1:].isdigit():
+                outcome = _submit_task(repo, session, int(key[1:]), answers, now)
+            else:
+                raise InputError("unknown task")
+        return outcome, _page_now(repo, session, studies, now, images=False)
 
 
 # --- helpers ---------------------------------------------------------------------------

@@ -216,9 +216,10 @@ class TaskServer:
         answers = _answers(form)
         if answers is None:
             return self.message("Invalid form", "Every image needs a 0 or 1 answer.", 400)
-        outcome = await run_in_threadpool(svc.submit_page, self.rt, sid, key, answers, self.studies)
+        outcome, state = await run_in_threadpool(
+            svc.submit_page, self.rt, sid, key, answers, self.studies
+        )
         log.info("session %d page %s: %s", sid, key, outcome)
-        state = await run_in_threadpool(svc.current_page, self.rt, sid, self.studies)
         if isinstance(state, svc.Done):
             return self.finished(state)
         return RedirectResponse(f"/s/{quote(token)}", 303)
