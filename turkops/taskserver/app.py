@@ -70,7 +70,7 @@ def _env() -> Environment:
 
 
 class TaskServer:
-    """Per-process state: the runtime, the secret, templates, static files, check pools."""
+    """Per-process state: the runtime, the secret, templates, static files, study facts."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
