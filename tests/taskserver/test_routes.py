@@ -214,3 +214,30 @@ def test_healthz_and_unknown_study(rt: Runtime, server: RunningTaskServer) -> No
         assert r.status_code == 404
         assert parse_page(r.text).forms == {}
         assert c.get("/p/nope").status_code == 400  # no PROLIFIC_PID
+
+
+def test_returned_participant_gives_the_task_back(
+    rt: Runtime, server: RunningTaskServer, tmp_path: Path
+) -> None:
+    # What poll does when Prolific reports RETURNED: the one release function.
+    from turkops.services.leases import SessionStatus, release_session
+
+    n_tasks = make_prolific_study(rt, tmp_path / "f", raters=1, tasks_per_session=50)
+    quitter = Participant(server.url, "RETURNS")
+    quitter.follow(quitter.arrive("ps"))
+    quitter.consent()
+    assert quitter.page is not None
+    form = {**quitter.page.forms["task_form"].fields}
+    form.update({f"item_{k}": "1" for k in range(len(quitter.page.images))})
+    with rt.transaction() as repo:
+        session = repo.session.scalars(select(TaskSession)).one()
+        assert release_session(repo, session, SessionStatus.RETURNED) == 1
+    other = Participant(server.url, "TAKES_ALL")
+    result = other.run("ps", none_selected)
+    assert (result.pages, result.code) == (n_tasks, "C0MPL3TE")  # including the returned one
+    r = quitter.client.post(quitter.page.forms["task_form"].action, data=form)
+    assert r.status_code == 410
+    with rt.transaction() as repo:
+        assert repo.session.scalar(select(func.count(Assignment.id))) == n_tasks
+    quitter.close()
+    other.close()
