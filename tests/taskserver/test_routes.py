@@ -241,3 +241,23 @@ def test_returned_participant_gives_the_task_back(
         assert repo.session.scalar(select(func.count(Assignment.id))) == n_tasks
     quitter.close()
     other.close()
+
+
+def test_blocked_participant_is_refused(
+    rt: Runtime, server: RunningTaskServer, tmp_path: Path
+) -> None:
+    from turkops.db.models import BlockedWorker
+
+    make_prolific_study(rt, tmp_path / "f")
+    with rt.transaction() as repo:
+        repo.session.add(BlockedWorker(provider="prolific", worker_id="SPAMMER", reason="x"))
+        repo.session.add(BlockedWorker(provider="mturk", worker_id="MTURKONLY", reason="x"))
+    p = Participant(server.url, "SPAMMER")
+    r = p.arrive("ps")
+    assert r.status_code == 403 and "not open to you" in r.text
+    ok = Participant(server.url, "MTURKONLY")  # blocked on another provider only
+    assert ok.arrive("ps").status_code == 200
+    with rt.transaction() as repo:
+        assert repo.session.scalars(select(TaskSession.participant_id)).all() == ["MTURKONLY"]
+    p.close()
+    ok.close()

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from turkops.db.models import (
     Assignment,
+    BlockedWorker,
     Hit,
     HitItem,
     HitType,
@@ -105,6 +106,10 @@ class Done:
     status: str
     code: str | None
     tasks_done: int
+
+
+class NotEligibleError(InputError):
+    """The participant is on the blocklist of this provider."""
 
 
 class NeedsConsent:
@@ -221,6 +226,10 @@ def start_session(
                     )
                 )
                 if found is None:
+                    if _blocked(repo, participant_id):
+                        # Prolific's blocklist filter should keep them out; this is the
+                        # second fence, for links shared outside Prolific.
+                        raise NotEligibleError("this study is not open to you")
                     repo.worker(participant_id)
                     found = TaskSession(
                         study_id=study.id,
@@ -238,6 +247,17 @@ def start_session(
             if attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+def _blocked(repo: Repository, participant_id: str) -> bool:
+    return (
+        repo.session.scalar(
+            select(BlockedWorker.id).where(
+                BlockedWorker.provider == PROVIDER, BlockedWorker.worker_id == participant_id
+            )
+        )
+        is not None
+    )
 
 
 def give_consent(rt: Runtime, session_id: int) -> None:

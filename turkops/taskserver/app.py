@@ -310,6 +310,9 @@ def create_app(rt: Runtime, sweep_seconds: float | None = None) -> Starlette:
     async def not_found(request: Request, exc: Exception) -> Response:
         return server.message("Not found", "There is no such study or page.", 404)
 
+    async def not_eligible(request: Request, exc: Exception) -> Response:
+        return server.message("Not eligible", "This study is not open to you.", 403)
+
     async def bad_input(request: Request, exc: Exception) -> Response:
         return server.message("Invalid request", str(exc), 400)
 
@@ -329,6 +332,7 @@ def create_app(rt: Runtime, sweep_seconds: float | None = None) -> Starlette:
         ],
         exception_handlers={
             NotFoundError: not_found,
+            svc.NotEligibleError: not_eligible,
             InputError: bad_input,
             HTTPException: http_error,
         },
