@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from turkops import defaults
@@ -60,6 +60,22 @@ class Settings(BaseSettings):
     qualification_min_approval_rate: int = Field(98, ge=0, le=100, description="0 disables.")
     frame_height: int = Field(0, ge=0, description="HTMLQuestion FrameHeight; 0 = auto.")
     poll_interval_seconds: int = Field(defaults.POLL_INTERVAL_SECONDS, ge=5)
+    # The participant-facing task server (`turkops serve`).
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="Base URL participants reach the task server at."
+    )
+    prolific_complete_url: str = Field(
+        "https://app.prolific.com/submissions/complete",
+        description="Where a finished participant is sent, with ?cc=<completion code>.",
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="HMAC key of the task server's session tokens; unset: one is generated "
+        "and kept in DATA_DIR/secret_key.",
+    )
+    lease_sweep_seconds: float = Field(
+        30, gt=0, description="How often the task server returns expired leases to the pool."
+    )
 
     @field_validator("endpoint")
     @classmethod

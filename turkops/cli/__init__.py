@@ -11,6 +11,7 @@ from turkops.cli import (  # noqa: F401  (imported for their side effect: regist
     crowd,
     marketplace,
     results,
+    serve,
     stats,
     study,
 )
