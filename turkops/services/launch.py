@@ -4,7 +4,8 @@ Crash safety: every HIT row (with its UniqueRequestToken) is committed before Cr
 called, and the HIT id is committed right after. A re-run retries rows without a HIT id; MTurk
 answers a reused token with an error, and we adopt the existing HIT instead of creating another.
 MTurk forgets tokens after 24 hours, so a row first attempted longer ago is looked up by its
-RequesterAnnotation (which carries the same token) before any retry.
+RequesterAnnotation (which carries the same token) before any retry; `attempted_at` keeps the
+first attempt's time, never a later retry's.
 """
 
 from __future__ import annotations
@@ -237,7 +238,10 @@ def _create_pending(
                 continue  # a concurrent launcher finished it
             question = _question(repo, hit, options, rt)
             token, previous_attempt = hit.unique_request_token, hit.attempted_at
-            hit.attempted_at = datetime.now(UTC)
+            if previous_attempt is None:
+                # Only the FIRST attempt counts: MTurk forgets the token 24 h after it first saw
+                # it, so a retry in between must not make an old attempt look recent.
+                hit.attempted_at = datetime.now(UTC)
         remote: RemoteHit | None = None
         how = "created"
         if previous_attempt is not None and _older_than(previous_attempt, TOKEN_MEMORY):
