@@ -40,3 +40,49 @@ def test_two_pollers(mrt: Runtime, sampled: str, market: RunningMarketplace) -> 
     assert final.complete
     totals = check_invariants(mrt, market, sampled)
     assert totals["assignments"] == expected
+
+
+def test_stale_assignment_list_never_moves_status_back(
+    mrt: Runtime, sampled: str, market: RunningMarketplace
+) -> None:
+    """Issue 10 item 11: poller B read the assignment list before poller A approved; B's
+    stale list (all Submitted) must not move Approved back to Submitted."""
+    from sqlalchemy import select
+
+    from turkops.db.models import Assignment, Hit
+    from turkops.domain import AssignmentStatus
+    from turkops.services.poll import PollResult, _ingest, moves_forward
+    from turkops.services.status import study_status
+
+    result = launch_study(mrt, sampled, LaunchOptions(raters=2))
+    expected = 2 * result.plan.hits
+    deadline = time.monotonic() + 30
+    while (
+        market.ctx.store.query("SELECT COUNT(*) FROM assignments WHERE status='Submitted'")[0][0]
+        < expected
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    gateway = mrt.gateway()
+    with mrt.transaction() as repo:
+        rows = repo.session.execute(select(Hit.hit_id, Hit.id, Hit.study_id)).all()
+    stale = [(row_id, study_id, list(gateway.assignments(h))) for h, row_id, study_id in rows]
+    assert {ra.status for _r, _s, lst in stale for ra in lst} == {AssignmentStatus.SUBMITTED}
+    assert poll_study(mrt, sampled).complete  # poller A ingests and approves everything
+    replay = PollResult()
+    for row_id, study_id, assignments in stale:  # poller B goes on with its old list
+        for ra in assignments:
+            _ingest(mrt, study_id, row_id, ra, replay)
+    with mrt.transaction() as repo:
+        statuses = repo.session.scalars(select(Assignment.status)).all()
+    assert len(statuses) == expected
+    assert set(statuses) == {AssignmentStatus.APPROVED}, "a stale list moved a status back"
+    assert replay.changed_behind_our_back == 0
+    report = study_status(mrt, sampled)
+    assert report.assignments == {AssignmentStatus.APPROVED: expected}
+    check_invariants(mrt, market, sampled)
+    assert not moves_forward(AssignmentStatus.APPROVED, AssignmentStatus.SUBMITTED)
+    assert not moves_forward(AssignmentStatus.REJECTED, AssignmentStatus.SUBMITTED)
+    assert not moves_forward(AssignmentStatus.APPROVED, AssignmentStatus.REJECTED)
+    assert moves_forward(AssignmentStatus.SUBMITTED, AssignmentStatus.REJECTED)
+    assert moves_forward(AssignmentStatus.REJECTED, AssignmentStatus.APPROVED)
