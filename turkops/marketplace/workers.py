@@ -106,6 +106,11 @@ def malformed_answer(fields: Sequence[tuple[str, str]], kind: str) -> str:
         broken[items[0]] = (broken[items[0]][0], "yes")
     elif kind == "huge":
         broken.append(("comment", "x" * HUGE_ANSWER_CHARS))
+    elif kind == "nul_byte":
+        # build_answer_xml would replace the NUL; a raw one is what this fault is about.
+        return build_answer_xml([*broken, ("comment", "NUL")]).replace(
+            "<FreeText>NUL</FreeText>", "<FreeText>a\x00b</FreeText>"
+        )
     return build_answer_xml(broken)
 
 

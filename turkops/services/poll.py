@@ -169,7 +169,7 @@ def _ingest(
                 status=ra.status,
                 valid=parsed.values is not None,
                 problem=parsed.problem,
-                answer_raw=ra.answer[:65536],
+                answer_raw=storable_text(ra.answer[:65536]),
                 submitted_at=ra.submitted_at,
             )
             if ra.status == AssignmentStatus.APPROVED:
@@ -197,6 +197,12 @@ def _ingest(
     except IntegrityError:
         # Another poller stored it between our check and insert: theirs is the same data.
         log.info("assignment %s was ingested concurrently", ra.assignment_id)
+
+
+def storable_text(text: str) -> str:
+    """`text` with NUL bytes replaced by U+FFFD: PostgreSQL text columns refuse U+0000, and a
+    worker's answer is untrusted input that must be recorded, not crash every later poll."""
+    return text.replace("\x00", "\ufffd")
 
 
 def _sync_status(
