@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 
 from tests.reliability.crash_harness import check_invariants, subprocess_env
 from turkops.domain import ConflictError
-from turkops.marketplace import FaultConfig, RunningMarketplace
+from turkops.marketplace import RunningMarketplace
 from turkops.services.launch import LaunchOptions, launch_study
 from turkops.services.poll import PollResult, poll_study
 from turkops.wiring import Runtime
