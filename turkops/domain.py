@@ -48,6 +48,12 @@ class ProviderError(TurkopsError):
     exit_code = 5
 
 
+class ConflictError(TurkopsError):
+    """Another turkops process changed the same study at the same moment (e.g. two launches)."""
+
+    exit_code = 6
+
+
 class ModelError(TurkopsError):
     """The concept model cannot be loaded or run (unknown name, missing checkpoint, offline)."""
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import boto3
@@ -9,10 +13,11 @@ import pytest
 from botocore.config import Config
 from botocore.stub import ANY, Stubber
 
-from turkops.domain import InputError
+from turkops.config import Settings
+from turkops.domain import InputError, ProviderError
 from turkops.services.images import publish_images
 from turkops.services.studies import create_study
-from turkops.wiring import Runtime
+from turkops.wiring import Runtime, open_runtime
 
 
 def test_publish_uploads_and_records_urls(rt: Runtime, study_files: dict[str, Path]) -> None:
@@ -51,3 +56,42 @@ def test_publish_refuses_bad_expiry(
     )
     with pytest.raises(InputError, match="presigned"):
         publish_images(rt, "s", "b", object(), expires_seconds=seconds)
+
+
+def test_publish_with_s3_unreachable_is_one_line(
+    settings: Settings, study_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Issue 10 item 15: S3 unreachable -> one error line and ProviderError's exit code (5)."""
+    rt = open_runtime(settings)
+    try:
+        create_study(
+            rt, "s", study_files["inputs"], study_files["activations"], study_files["explanations"]
+        )
+    finally:
+        rt.close()
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TURKOPS_", "AWS_"))}
+    env.update(
+        TURKOPS_DATABASE_URL=settings.database_url,
+        TURKOPS_DATA_DIR=str(settings.data_dir),
+        AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
+        AWS_SECRET_ACCESS_KEY="not-a-secret",
+        AWS_ENDPOINT_URL_S3=f"http://127.0.0.1:{port}",
+        AWS_MAX_ATTEMPTS="2",
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "turkops", "images", "publish", "s", "--bucket", "b"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == ProviderError.exit_code, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error")]
+    assert len(errors) == 1 and "S3 bucket 'b'" in errors[0], proc.stderr
+    assert "not-a-secret" not in proc.stderr + proc.stdout

@@ -124,3 +124,32 @@ def test_timeouts_fail_cleanly_then_recover(
     market.set_faults(FaultConfig())
     poll_done(mrt, sampled)
     check_invariants(mrt, market, sampled)
+
+
+def test_nul_byte_answer_is_a_recorded_problem(
+    mrt: Runtime, sampled: str, market: RunningMarketplace
+) -> None:
+    """Issue 10 item 12: an answer with a raw NUL byte (PostgreSQL refuses U+0000 in text) is
+    an invalid assignment with a problem and an event; every later poll ingests the rest."""
+    market.set_faults(FaultConfig(nul_every_n=3))
+    plan = launch_study(mrt, sampled, LaunchOptions(raters=2)).plan
+    wait_submitted(market, plan.assignments)
+    answers = [r[0] for r in market.ctx.store.query("SELECT answer FROM assignments")]
+    assert sum("\x00" in a for a in answers) == plan.assignments // 3  # the fault really fired
+    poll_done(mrt, sampled)
+    with mrt.transaction() as repo:
+        rows = repo.session.scalars(select(Assignment)).all()
+        events = {
+            e.entity: e.detail
+            for e in repo.session.scalars(
+                select(Event).where(Event.kind == "assignment.ingested")
+            )
+        }
+    assert len(rows) == plan.assignments
+    bad = [a for a in rows if a.problem and "NUL" in a.problem]
+    assert len(bad) == plan.assignments // 3
+    assert all(not a.valid and "\x00" not in (a.answer_raw or "") for a in bad)
+    assert all(a.valid for a in rows if a not in bad)
+    for a in bad:
+        assert "NUL" in str(events[f"assignment:{a.assignment_id}"]["problem"])
+    check_invariants(mrt, market, sampled)

@@ -104,7 +104,10 @@ def test_json_schema_via_cli(
     data = json.loads(out.read_text())
     assert data["schema_version"] == 1 and data["study"] == sampled
     assert set(data["aggregations"]) == {a.value for a in Aggregation}
-    assert data["eta_source"].startswith("EM")
+    assert data["eta_source"].startswith("EM under")
+    # Each eta-using aggregation reports the eta it used (fitted under its own prior).
+    assert set(data["etas"]) == {"bragg-model", "bragg-uniform"}
+    assert data["eta"] in data["etas"].values()
     for rec in data["pairs"]:
         for key, kind in [
             ("neuron", int),

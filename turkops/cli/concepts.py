@@ -158,6 +158,14 @@ ModelConfigOpt = Annotated[
         help="Extra open_clip model config JSON to register (model name = file stem).",
     ),
 ]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace the concept probabilities even though the study has ratings "
+        "(changes every bragg-model/ds-act result; recorded in the event log).",
+    ),
+]
 
 
 @concepts_app.command("score-files")
@@ -347,6 +355,7 @@ def score_study_cmd(
     calib_b: CalibBOpt = None,
     calibration_file: CalibrationFileOpt = None,
     model_config: ModelConfigOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Score every study image against every study concept and store the probabilities.
 
@@ -380,6 +389,7 @@ def score_study_cmd(
                 workers=default_workers(cm.device) if workers is None else workers,
                 prompts=tuple(prompt or ()) or ("{}",),
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                force=force,
             )
     console.print(
         f"stored probabilities for {summary.n_images} images x {summary.n_concepts} concepts "
@@ -400,13 +410,15 @@ def import_cmd(
             "(n_inputs, n_concepts) in [0,1], rows in inputs.csv order.",
         ),
     ],
+    force: ForceOpt = False,
 ) -> None:
-    """Use concept probabilities you computed elsewhere (replaces any stored ones)."""
+    """Use concept probabilities you computed elsewhere (replaces any stored ones; refused
+    once the study has ratings unless --force)."""
     from turkops.cli.common import runtime
     from turkops.services.concepts import import_scores
 
     with runtime() as rt:
-        n = import_scores(rt, study, scores)
+        n = import_scores(rt, study, scores, force=force)
     console.print(f"imported probabilities for {n} concepts into {study}")
 
 

@@ -30,6 +30,8 @@ class FaultConfig:
     delay_every_n is set (with a short client read_timeout this is a timeout).
     malformed_every_n makes every Nth simulated submission malformed (missing field, extra
     field, value other than 0/1, huge payload, not XML, in turn).
+    nul_every_n makes every Nth simulated submission carry a NUL byte (U+0000) in an extra
+    field, raw, as a careless or hostile client could send it (PostgreSQL refuses it in text).
     """
 
     throttle_every_n: int = 0
@@ -40,6 +42,7 @@ class FaultConfig:
     delay_seconds: float = 0.0
     delay_every_n: int = 0
     malformed_every_n: int = 0
+    nul_every_n: int = 0
     operations: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -50,6 +53,7 @@ class FaultConfig:
             "drop_every_n",
             "delay_every_n",
             "malformed_every_n",
+            "nul_every_n",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
@@ -68,6 +72,7 @@ class FaultConfig:
             "delay_seconds": self.delay_seconds,
             "delay_every_n": self.delay_every_n,
             "malformed_every_n": self.malformed_every_n,
+            "nul_every_n": self.nul_every_n,
             "operations": sorted(self.operations),
         }
 
@@ -96,6 +101,7 @@ class FaultConfig:
             delay_seconds=_as_float(current, "delay_seconds"),
             delay_every_n=_as_int(current, "delay_every_n"),
             malformed_every_n=_as_int(current, "malformed_every_n"),
+            nul_every_n=_as_int(current, "nul_every_n"),
             operations=frozenset(ops),
         )
 

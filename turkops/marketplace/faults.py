@@ -14,6 +14,7 @@ from enum import StrEnum
 from turkops.marketplace.config import FaultConfig
 
 MALFORMED_KINDS = ("missing_field", "extra_field", "bad_value", "huge", "not_xml")
+NUL_KIND = "nul_byte"  # its own knob (nul_every_n), outside the malformed_every_n rotation
 
 
 class FaultAction(StrEnum):
@@ -87,13 +88,17 @@ class FaultState:
     def next_malformed(self) -> str | None:
         """The kind of malformation for the next simulated submission, or None."""
         with self._lock:
-            every = self._config.malformed_every_n
-            if not every:
+            every, nul_every = self._config.malformed_every_n, self._config.nul_every_n
+            if not every and not nul_every:
                 return None
             self._submissions += 1
-            if self._submissions % every:
+            n = self._submissions
+            if nul_every and n % nul_every == 0:
+                kind = NUL_KIND
+            elif every and n % every == 0:
+                kind = MALFORMED_KINDS[(n // every - 1) % len(MALFORMED_KINDS)]
+            else:
                 return None
-            kind = MALFORMED_KINDS[(self._submissions // every - 1) % len(MALFORMED_KINDS)]
             self.injected[f"malformed_{kind}"] += 1
             return kind
 

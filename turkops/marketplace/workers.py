@@ -8,6 +8,7 @@ and pairs missing from the truth get a fair coin.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
@@ -106,6 +107,11 @@ def malformed_answer(fields: Sequence[tuple[str, str]], kind: str) -> str:
         broken[items[0]] = (broken[items[0]][0], "yes")
     elif kind == "huge":
         broken.append(("comment", "x" * HUGE_ANSWER_CHARS))
+    elif kind == "nul_byte":
+        # build_answer_xml would replace the NUL; a raw one is what this fault is about.
+        return build_answer_xml([*broken, ("comment", "NUL")]).replace(
+            "<FreeText>NUL</FreeText>", "<FreeText>a\x00b</FreeText>"
+        )
     return build_answer_xml(broken)
 
 
@@ -125,11 +131,16 @@ class SimulatedCrowd:
         self.workers = {w.worker_id: w for w in workers}
         self.truth = truth
         self.pace_seconds = pace_seconds
-        self.rng = rng
+        self.rng = rng  # only for pacing delays: timing is not reproducible anyway
+        # Who takes a HIT and what they answer come from generators keyed by the HIT's content
+        # and the worker, not from one shared stream: otherwise how many HITs a crowd step
+        # happened to see (thread timing) changed every answer, and one seed gave different
+        # results run to run.
+        self._seed = rng.getrandbits(64)
         self.next_malformed = next_malformed
         self.paused = threading.Event()
         self._wake = threading.Event()
-        self._forms: OrderedDict[str, TaskForm | None] = OrderedDict()
+        self._forms: OrderedDict[str, tuple[TaskForm | None, str]] = OrderedDict()
 
     def wake(self) -> None:
         self._wake.set()
@@ -138,13 +149,20 @@ class SimulatedCrowd:
         missing = [h for h in hit_ids if h not in self._forms]
         for hit_id, question in assignments.questions(self.store, missing).items():
             html = html_from_question(question)
-            self._forms[hit_id] = read_task_form(html) if html is not None else None
+            key = hashlib.sha256(question.encode("utf-8", "surrogatepass")).hexdigest()
+            self._forms[hit_id] = (read_task_form(html) if html is not None else None, key)
         while len(self._forms) > _FORM_CACHE_SIZE:
             self._forms.popitem(last=False)
 
     def _form(self, hit_id: str) -> TaskForm | None:
         self._load_forms([hit_id])
-        return self._forms.get(hit_id)
+        return self._forms.get(hit_id, (None, ""))[0]
+
+    def _rng_for(self, purpose: str, hit_id: str, detail: str) -> random.Random:
+        """A generator determined by the seed, the HIT's question text and `detail`."""
+        self._load_forms([hit_id])
+        key = self._forms.get(hit_id, (None, hit_id))[1]
+        return random.Random(f"{self._seed}:{purpose}:{key}:{detail}")
 
     def _delay(self) -> float:
         return self.rng.expovariate(1.0 / self.pace_seconds) if self.pace_seconds > 0 else 0.0
@@ -160,10 +178,11 @@ class SimulatedCrowd:
         now = self.store.clock.now()
         requests: list[tuple[str, str, float | None]] = []
         for hit_id, slots in hits:
-            if self._forms.get(hit_id) is None:
+            if self._form(hit_id) is None:
                 continue  # no task form a worker could fill in: nobody takes it
             eligible = [w for w in free if w not in taken[hit_id]]
-            chosen = self.rng.sample(eligible, min(slots, len(eligible)))
+            pick = self._rng_for("accept", hit_id, str(len(taken[hit_id])))
+            chosen = pick.sample(eligible, min(slots, len(eligible)))
             requests.extend((hit_id, w, now + self._delay()) for w in chosen)
             if self.pace_seconds > 0:
                 free = [w for w in free if w not in chosen]
@@ -177,7 +196,9 @@ class SimulatedCrowd:
             form, worker = self._form(a.hit_id), self.workers.get(a.worker_id)
             if form is None or worker is None:
                 continue
-            fields = answer_task(form, worker, self.truth, self.rng)
+            fields = answer_task(
+                form, worker, self.truth, self._rng_for("answer", a.hit_id, a.worker_id)
+            )
             kind = self.next_malformed()
             items.append(
                 (

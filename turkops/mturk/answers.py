@@ -51,6 +51,9 @@ def answer_fields(xml_text: str) -> dict[str, str]:
 
 def parse_answer(xml_text: str, n_items: int) -> ParsedAnswer:
     """Validate one assignment's answer for a task of n_items images."""
+    if "\x00" in xml_text:
+        # No browser form post carries U+0000 and XML 1.0 cannot; PostgreSQL refuses it in text.
+        return ParsedAnswer(None, False, "answer contains a NUL byte (U+0000)")
     try:
         fields = answer_fields(xml_text)
     except (ET.ParseError, ValueError) as exc:

@@ -57,6 +57,7 @@ def build_report(rt: Runtime, name: str, options: CollectOptions) -> str:
         aggregation=aggregation,
         eta_text=_fmt(result.eta),
         eta_source=result.eta_source,
+        concept_source=(result.concept_scores or {}).get("description", "none"),
         completeness=result.completeness,
         warnings=result.warnings,
         chart_png=base64.b64encode(chart).decode(),

@@ -18,7 +18,7 @@ from turkops.services.aggregate import (
     aggregate_labels,
 )
 from turkops.services.ratings import PairSamples, RatingTable, load_ratings
-from turkops.services.studies import load_activations, load_concept_scores
+from turkops.services.studies import CONCEPT_PROBS, load_activations, load_concept_scores
 from turkops.stats import aggregation as agg
 from turkops.stats.agreement import fleiss_kappa
 from turkops.stats.comparison import compare_methods, paired_t_test, welch_t_test
@@ -31,6 +31,8 @@ from turkops.stats.sampling import importance_weights
 from turkops.wiring import Runtime
 
 SCHEMA_VERSION = 1
+# Aggregations whose labels depend on the rater error rate η.
+ETA_AGGREGATIONS = frozenset({Aggregation.BRAGG_UNIFORM, Aggregation.BRAGG_MODEL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,8 @@ class CollectResult:
     workers: list[WorkerScore] = field(default_factory=list)
     money_spent: Decimal = Decimal("0")
     warnings: list[str] = field(default_factory=list)
+    etas: dict[str, float] = field(default_factory=dict)  # η each aggregation used
+    concept_scores: dict[str, object] | None = None  # where the concept probabilities came from
     sample_labels: dict[int, float] = field(default_factory=dict)  # first aggregation, not JSON
 
     def to_json(self) -> dict[str, object]:
@@ -137,6 +141,12 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
         ]
         acts = load_activations(repo, study)
         scores = load_concept_scores(repo, study)
+        scores_record = repo.array_file(study.id, CONCEPT_PROBS)
+        scores_source = (
+            concept_source(dict(scores_record.meta), scores_record.sha256)
+            if scores_record is not None
+            else None
+        )
         spent = repo.money_paid(study.id)
         n_inputs = study.n_inputs
     if not pairs:
@@ -165,23 +175,42 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
             "share": rated / shown if shown else 0.0,
         },
         money_spent=spent,
+        concept_scores=scores_source,
     )
     if rated < shown:
         result.warnings.append(
             f"partial study: {rated} of {shown} sampled images have ratings so far"
         )
     priors = _model_priors(pairs, scores)
+    etas = {a: float(options.eta if options.eta is not None else agg.DEFAULT_ETA)
+            for a in options.aggregations}
     if options.eta is None:
-        pos = np.concatenate([p.positives for p in pairs])
-        tot = np.concatenate([p.totals for p in pairs])
-        fit = agg.estimate_eta_em(pos[tot > 0], tot[tot > 0], options.beta)
-        result.eta, result.eta_source = float(fit.eta), f"EM ({fit.n_iter} iterations)"
-    eta = float(result.eta if result.eta is not None else agg.DEFAULT_ETA)
+        # η is fitted under the prior each aggregation then uses: the model prior for
+        # bragg-model, β for the others; under the wrong prior EM explains the prior's
+        # mismatch as rater error (the demo's raters at η = 0.23 came out at 0.47).
+        sources: dict[Aggregation, str] = {}
+        for aggregation in options.aggregations:
+            if aggregation not in ETA_AGGREGATIONS:
+                continue
+            model = aggregation == Aggregation.BRAGG_MODEL
+            fit = _fit_eta(pairs, priors if model else None, options.beta)
+            etas[aggregation] = float(fit.eta)
+            prior = "the model prior" if model else f"β={options.beta:g}"
+            sources[aggregation] = f"EM under {prior} ({fit.n_iter} iterations)"
+        if sources:  # `eta` is the first such aggregation's; `etas` has each one's
+            first = next(iter(sources))
+            result.eta, result.eta_source = etas[first], sources[first]
+        else:  # no aggregation uses η: report the uniform-prior fit for reference
+            fit = _fit_eta(pairs, None, options.beta)
+            result.eta = float(fit.eta)
+            result.eta_source = f"EM under β={options.beta:g} ({fit.n_iter} iterations)"
+    result.etas = {str(a): v for a, v in etas.items() if a in ETA_AGGREGATIONS}
     by_method: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     errors: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     posteriors_for_workers: dict[int, float] = {}
     rng = np.random.default_rng(options.seed)
     for aggregation in options.aggregations:
+        eta = etas[aggregation]
         labels = _labels(aggregation, pairs, table, priors, eta, options.beta, acts)
         # ds-act and two-coin-act condition on the activation too: scored with the binary variance.
         variance: ConceptVariance = "binary" if aggregation in BINARY_VARIANCE else "weighted"
@@ -229,6 +258,50 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
     result.workers = _workers(table, posteriors_for_workers, options.hash_workers)
     result.sample_labels = posteriors_for_workers
     return result
+
+
+def concept_source(meta: dict[str, object], stored_sha256: str) -> dict[str, object]:
+    """Where a study's concept probabilities came from, with a one-line `description`.
+
+    meta: the array record's meta (`concepts score`: model, weights hash, calibration;
+    `concepts import`: file and sha256; `study create`: the file it was given).
+    """
+    out = {k: v for k, v in meta.items() if k != "concepts"}
+    source = str(meta.get("source", ""))
+    cal = meta.get("calibration")
+    cal_text = ""
+    if isinstance(cal, dict):
+        cal_text = f", calibration {cal.get('kind')} a={cal.get('a')} b={cal.get('b')}"
+        if cal.get("source"):
+            cal_text += f" ({cal.get('source')})"
+    if source == "siglip":
+        weights = str(meta.get("weights_sha256", ""))
+        text = (
+            f"scored by {meta.get('model')} ({meta.get('pretrained')}), weights sha256 "
+            f"{weights[:16]}{cal_text}"
+        )
+    elif source == "import":
+        text = f"imported from {meta.get('file')} sha256 {str(meta.get('sha256', ''))[:16]}"
+        if meta.get("model"):
+            text += f", scored by {meta.get('model')}"
+        text += cal_text
+    else:  # given to `study create` (or imported by an older turkops): the file name only
+        path = source.removeprefix("import:")
+        text = f"imported from {path} (stored array sha256 {stored_sha256[:16]})"
+    out["description"] = text
+    return out
+
+
+def _fit_eta(
+    pairs: list[PairSamples], priors: dict[int, np.ndarray] | None, beta: float
+) -> agg.EtaEstimate:
+    """EM fit of η over all rated samples of the study, under the model prior or β."""
+    pos = np.concatenate([p.positives for p in pairs])
+    tot = np.concatenate([p.totals for p in pairs])
+    prior: float | np.ndarray = beta
+    if priors is not None:
+        prior = np.concatenate([priors[p.pair_id] for p in pairs])[tot > 0]
+    return agg.estimate_eta_em(pos[tot > 0], tot[tot > 0], prior)
 
 
 def _model_priors(pairs: list[PairSamples], scores: object) -> dict[int, np.ndarray] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,9 @@ def score_study(
     workers: int,
     prompts: Sequence[str],
     progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> ScoreSummary:
+    n_ratings = _refuse_if_rated(rt, name, force, "concepts score")
     images, concepts = study_images(rt, name)
     result = model.scorer().score(
         images, concepts, model.cache(cache_root), calibration=calibration,
@@ -97,12 +100,19 @@ def score_study(
             "calibration": result.calibration.to_dict(),
         },
     )
+    _log_replaced(rt, name, n_ratings)
     return ScoreSummary(len(images), len(concepts), result.n_encoded, result.n_cached,
                         result.encode_seconds, result.calibration.to_json())
 
 
-def import_scores(rt: Runtime, name: str, npz: Path) -> int:
-    """Store user-computed probabilities (the study-store .npz format) for a study."""
+def import_scores(rt: Runtime, name: str, npz: Path, force: bool = False) -> int:
+    """Store user-computed probabilities (the study-store .npz format) for a study.
+
+    Refused once the study has ratings unless `force`: new scores change every result of the
+    model-prior aggregations. The file's sha256 (and the model and calibration, when a
+    `concepts score-files` .npz carries them) is recorded, so results name their source.
+    """
+    n_ratings = _refuse_if_rated(rt, name, force, "concepts import")
     with rt.transaction() as repo:
         study = repo.study(name)
         n_inputs = study.n_inputs
@@ -111,8 +121,56 @@ def import_scores(rt: Runtime, name: str, npz: Path) -> int:
     missing = sorted(needed - set(scores.concepts))
     if missing:
         raise InputError(f"{npz}: no column for concept {missing[0]!r} of study {name!r}")
-    store_concept_scores(rt, name, scores, {"source": f"import:{npz}"})
+    meta: dict[str, object] = {
+        "source": "import",
+        "file": str(npz.resolve()),
+        "sha256": sha256_file(npz),
+        **_scored_by(npz),
+    }
+    store_concept_scores(rt, name, scores, meta)
+    _log_replaced(rt, name, n_ratings, file=str(npz.resolve()), sha256=meta["sha256"])
     return len(scores.concepts)
+
+
+def _refuse_if_rated(rt: Runtime, name: str, force: bool, command: str) -> int:
+    """The study's rating count; raises unless `force` when there are ratings already."""
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        n_ratings = repo.rating_count(study.id)
+    if n_ratings and not force:
+        raise InputError(
+            f"study {name!r} already has {n_ratings} ratings: new concept probabilities "
+            f"change every bragg-model/ds-act result; pass --force to `turkops {command}` "
+            "to replace them anyway (recorded in the event log)"
+        )
+    return n_ratings
+
+
+def _log_replaced(rt: Runtime, name: str, n_ratings: int, **detail: object) -> None:
+    if not n_ratings:
+        return
+    with rt.transaction() as repo:
+        repo.log(
+            repo.study(name).id,
+            "concepts.replaced_after_ratings",
+            f"study:{name}",
+            n_ratings=n_ratings,
+            **detail,
+        )
+
+
+def _scored_by(npz: Path) -> dict[str, object]:
+    """Model and calibration recorded in a `concepts score-files` .npz, if any."""
+    out: dict[str, object] = {}
+    try:
+        with np.load(npz, allow_pickle=False) as data:
+            if "model" in data.files and str(data["model"]):
+                out["model"] = str(data["model"])
+            if "calibration" in data.files and str(data["calibration"]):
+                out["calibration"] = json.loads(str(data["calibration"]))
+    except (OSError, ValueError):
+        pass  # read_concept_scores already accepted the file; these arrays are optional
+    return out
 
 
 def auto_evaluate(rt: Runtime, name: str) -> tuple[list[AutoEvalScore], list[MethodScore]]:

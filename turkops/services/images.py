@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from turkops.db.models import Input
-from turkops.domain import InputError
+from turkops.domain import InputError, ProviderError
 from turkops.studyfiles import is_url
 from turkops.wiring import Runtime
 
@@ -65,6 +65,8 @@ def publish_images(
     The URLs must outlive the HITs: a worker who opens a task on its last day must still see
     the images, so expiry must exceed the HIT lifetime plus the assignment duration.
     """
+    from botocore.exceptions import BotoCoreError, ClientError  # only this command needs boto
+
     s = rt.settings
     needed = s.hit_lifetime_seconds + s.assignment_duration_seconds
     if expires_seconds > MAX_PRESIGN_SECONDS:
@@ -81,12 +83,22 @@ def publish_images(
     done = 0
     for input_row_id, image, path in todo:
         key = f"{prefix.strip('/')}/{name}/{image.lstrip('/')}".lstrip("/")
-        data = Path(path).read_bytes()
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read image ({exc.strerror})") from None
         mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        s3_client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=mime)
-        url = s3_client.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_seconds
-        )
+        try:
+            s3_client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=mime)
+            url = s3_client.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_seconds
+            )
+        except (BotoCoreError, ClientError) as exc:
+            # After botocore's own retries: unreachable endpoint, no credentials, access denied.
+            raise ProviderError(
+                f"uploading {key} to S3 bucket {bucket!r} failed ({done} of {len(todo)} "
+                f"uploaded; a re-run uploads again): {type(exc).__name__}: {exc}"
+            ) from None
         with rt.transaction() as repo:
             row = repo.session.get(Input, input_row_id)
             assert row is not None

@@ -4,7 +4,8 @@ Crash safety: every HIT row (with its UniqueRequestToken) is committed before Cr
 called, and the HIT id is committed right after. A re-run retries rows without a HIT id; MTurk
 answers a reused token with an error, and we adopt the existing HIT instead of creating another.
 MTurk forgets tokens after 24 hours, so a row first attempted longer ago is looked up by its
-RequesterAnnotation (which carries the same token) before any retry.
+RequesterAnnotation (which carries the same token) before any retry; `attempted_at` keeps the
+first attempt's time, never a later retry's.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from turkops.db.models import Hit, HitItem, HitType, Input, Pair, Sample, Study
 from turkops.db.repository import Repository
-from turkops.domain import BudgetError, InputError, StudyStatus
+from turkops.domain import BudgetError, ConflictError, InputError, StudyStatus
 from turkops.mturk.gateway import DuplicateRequestError, HitTypeSpec, RemoteHit
 from turkops.mturk.pricing import CostPlan, plan_cost
 from turkops.mturk.qualifications import qualification_requirements
@@ -143,9 +144,18 @@ def _record_hits(rt: Runtime, name: str, options: LaunchOptions, plan: CostPlan)
     params_hash = hashlib.sha256(params.encode()).hexdigest()
     hit_type_id = rt.gateway().create_hit_type(spec)
     with rt.transaction() as repo:
+        # A write first, so a second launcher waits here (SQLite's write lock, PostgreSQL's row
+        # lock) and then sees the first one's rows, instead of both inserting them.
+        repo.session.execute(
+            update(Study).where(Study.name == name).values(status=Study.status)
+        )
         study = repo.study(name)
         if repo.count(Hit, study.id):
-            return  # another launcher got here first
+            raise ConflictError(
+                f"another `turkops launch {name}` recorded this study's HITs at the same moment "
+                "and is creating them; run the command again when it ends (it resumes, never "
+                "duplicating)"
+            )
         hit_type = repo.session.scalar(
             select(HitType).where(HitType.study_id == study.id, HitType.params_hash == params_hash)
         )
@@ -237,7 +247,10 @@ def _create_pending(
                 continue  # a concurrent launcher finished it
             question = _question(repo, hit, options, rt)
             token, previous_attempt = hit.unique_request_token, hit.attempted_at
-            hit.attempted_at = datetime.now(UTC)
+            if previous_attempt is None:
+                # Only the FIRST attempt counts: MTurk forgets the token 24 h after it first saw
+                # it, so a retry in between must not make an old attempt look recent.
+                hit.attempted_at = datetime.now(UTC)
         remote: RemoteHit | None = None
         how = "created"
         if previous_attempt is not None and _older_than(previous_attempt, TOKEN_MEMORY):

@@ -183,7 +183,7 @@ def _ingest(
                 status=ra.status,
                 valid=parsed.values is not None,
                 problem=parsed.problem,
-                answer_raw=ra.answer[:65536],
+                answer_raw=storable_text(ra.answer[:65536]),
                 submitted_at=ra.submitted_at,
             )
             if ra.status == AssignmentStatus.APPROVED:
@@ -213,16 +213,34 @@ def _ingest(
         log.info("assignment %s was ingested concurrently", ra.assignment_id)
 
 
+def storable_text(text: str) -> str:
+    """`text` with NUL bytes replaced by U+FFFD: PostgreSQL text columns refuse U+0000, and a
+    worker's answer is untrusted input that must be recorded, not crash every later poll."""
+    return text.replace("\x00", "\ufffd")
+
+
 def _sync_status(
     repo: Repository, study_id: int, local: Assignment, ra: RemoteAssignment, result: PollResult
 ) -> None:
     if local.status == ra.status:
         return
-    if local.status == AssignmentStatus.SUBMITTED and ra.status == AssignmentStatus.APPROVED:
-        hit = repo.session.get(Hit, local.hit_row_id)
-        assert hit is not None
+    if not moves_forward(AssignmentStatus(local.status), AssignmentStatus(ra.status)):
+        # A list read before another poller decided (two `monitor`s): it is older than what we
+        # hold, so it must not undo a decision that MTurk has already made.
+        log.info(
+            "assignment %s: ignoring stale remote status %s (recorded %s)",
+            ra.assignment_id,
+            ra.status,
+            local.status,
+        )
+        return
+    hit = repo.session.get(Hit, local.hit_row_id)
+    assert hit is not None
+    if ra.status == AssignmentStatus.APPROVED:
         local.paid = hit.reward + fee_per_assignment(hit.reward, hit.max_assignments)
-        local.decided_at = datetime.now(UTC)
+    else:
+        local.paid = Decimal("0")
+    local.decided_at = local.decided_at or datetime.now(UTC)
     repo.log(
         study_id,
         "assignment.changed_remotely",
@@ -232,6 +250,17 @@ def _sync_status(
     )
     local.status = ra.status
     result.changed_behind_our_back += 1
+
+
+def moves_forward(was: AssignmentStatus, now: AssignmentStatus) -> bool:
+    """Whether MTurk can take an assignment from `was` to `now`.
+
+    Submitted -> Approved/Rejected, and Rejected -> Approved (ApproveAssignment with
+    OverrideRejection). Approved is final; nothing goes back to Submitted.
+    """
+    if was == AssignmentStatus.SUBMITTED:
+        return now in AssignmentStatus.final()
+    return was == AssignmentStatus.REJECTED and now == AssignmentStatus.APPROVED
 
 
 def _decide(

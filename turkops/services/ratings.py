@@ -64,7 +64,9 @@ def load_ratings(repo: Repository, study_id: int) -> tuple[list[PairSamples], Ra
             Assignment.valid.is_(True),
             Assignment.status != AssignmentStatus.REJECTED,
         )
-        .order_by(Rating.id)
+        # Content order, not ingest order: which poll pass stored a rating first must not
+        # change any result (tie order of workers, float sums).
+        .order_by(HitItem.sample_id, Worker.worker_id, Rating.id)
     ).all()
     table = RatingTable(
         sample_ids=np.array([r[0] for r in ratings], dtype=np.int64),
