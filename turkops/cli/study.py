@@ -11,6 +11,7 @@ from turkops.cli.app import app
 from turkops.cli.common import console, runtime
 from turkops.config import load_settings
 from turkops.db.engine import make_engine, upgrade_database
+from turkops.domain import InputError
 from turkops.services.studies import StudySummary, create_study, list_studies, show_study
 
 study_app = typer.Typer(help="Create and inspect studies (inputs, activations, explanations).")
@@ -39,8 +40,8 @@ def study_create(
         help="inputs.csv with columns input_id,image (path relative to the CSV "
         "or http(s) URL); row i is row i of the activations.",
     ),
-    activations: Path = typer.Option(
-        ..., "--activations", help=".npy float array (n_inputs, n_neurons)."
+    activations: Path | None = typer.Option(
+        None, "--activations", help=".npy float array (n_inputs, n_neurons)."
     ),
     explanations: Path = typer.Option(
         ..., "--explanations", help="explanations.csv with columns neuron,method,concept."
@@ -51,12 +52,46 @@ def study_create(
         help=".npz with arrays concepts (n_concepts,) and probs (n_inputs, n_concepts) in "
         "[0,1]; needed for MG-IS and the BRAgg model prior (or run `turkops concepts score`).",
     ),
+    activations_from_model: str | None = typer.Option(
+        None,
+        "--activations-from-model",
+        help="Instead of --activations, extract them now: 'MODEL,weights=PATH,layer=NAME"
+        "[,pool=mean|max][,token=cls|mean][,neurons=0:512]', e.g. "
+        "'torchvision:resnet50,weights=r50.pth,layer=layer4' (see `turkops activations "
+        "extract`; the activations are also kept in TURKOPS_DATA_DIR/activations/NAME.npy).",
+    ),
 ) -> None:
     """Create a study from the probing set, activations and explanations (checked first)."""
+    if (activations is None) == (activations_from_model is None):
+        raise InputError("give either --activations or --activations-from-model")
+    if activations_from_model is not None:
+        activations = _extract_for_study(name, inputs, activations_from_model)
+    assert activations is not None
     with runtime() as rt:
         summary = create_study(rt, name, inputs, activations, explanations, concept_scores)
     console.print(f"created study [bold]{name}[/bold]")
     _print_summary(summary)
+
+
+def _extract_for_study(name: str, inputs: Path, spec_text: str) -> Path:
+    from turkops.activations.extract import extract_activations
+    from turkops.activations.spec import parse_extraction
+    from turkops.cli.concepts import image_progress
+    from turkops.services.studies import validate_name
+
+    validate_name(name)
+    spec = parse_extraction(spec_text)
+    data_dir = load_settings().data_dir
+    out = Path(data_dir) / "activations" / f"{name}.npy"
+    with image_progress() as bar:
+        task = bar.add_task("extracting activations", total=None)
+        summary = extract_activations(
+            spec, inputs, out, cache_root=Path(data_dir) / "activation_cache",
+            progress=lambda done, total: bar.update(task, completed=done, total=total))
+    assert summary is not None
+    console.print(f"extracted {summary.n_images} x {summary.n_neurons} activations from "
+                  f"{summary.model} {summary.layer} -> {out}", highlight=False)
+    return out
 
 
 @study_app.command("list")

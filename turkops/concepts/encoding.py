@@ -77,7 +77,10 @@ def split_preprocess(preprocess: Callable[[Any], torch.Tensor]
 
     steps = getattr(preprocess, "transforms", None)
     if (not isinstance(preprocess, Compose) or not steps or len(steps) < 2
-            or not isinstance(steps[-1], Normalize) or not isinstance(steps[-2], ToTensor)):
+            or not isinstance(steps[-1], Normalize)
+            # timm's MaybeToTensor is ToTensor for PIL images
+            or not (isinstance(steps[-2], ToTensor)
+                    or type(steps[-2]).__name__ == "MaybeToTensor")):
         return None
     mean = torch.as_tensor(steps[-1].mean, dtype=torch.float32)
     std = torch.as_tensor(steps[-1].std, dtype=torch.float32)
