@@ -44,8 +44,6 @@ class ActivationExtractor(ImageEncoder):
                  token: Token | None = None, device: torch.device | str = "cpu",
                  precision: str = "fp32") -> None:
         super().__init__(vm.preprocess, device=device, precision=precision)
-        if token is Token.CLS and vm.prefix_tokens == 0:
-            raise ModelError(f"{vm.ref} has no class token: use --token mean")
         self.vm = vm
         self.layer = layer
         self.pool = Pool(pool)
@@ -87,6 +85,8 @@ class ActivationExtractor(ImageEncoder):
             return out.mean(dim=(2, 3)) if self.pool is Pool.MEAN else out.amax(dim=(2, 3))
         if out.ndim == 3:  # (b, T, D)
             if self.token is Token.CLS:
+                if self.vm.prefix_tokens == 0:
+                    raise ModelError(f"{self.vm.ref} has no class token: use --token mean")
                 return out[:, 0]
             return out[:, self.vm.prefix_tokens:].mean(dim=1)
         if out.ndim == 2:
