@@ -40,9 +40,17 @@ class Ranks:
     def distributed(self) -> bool:
         return self.world_size > 1
 
-    def bounds(self, n: int) -> tuple[int, int]:
-        """[start, stop) of this rank's contiguous slice of n items; sizes differ by <= 1."""
-        return n * self.rank // self.world_size, n * (self.rank + 1) // self.world_size
+    def bounds(self, n: int, unit: int = 1) -> tuple[int, int]:
+        """[start, stop) of this rank's contiguous slice of n items, cut at multiples of `unit`.
+
+        Slices hold whole units (the last one may be short); their unit counts differ by <= 1.
+        Cutting at batch boundaries makes every batch the same as in a single-process run, so
+        the results are bit-identical (batched kernels may round differently for another batch).
+        """
+        units = -(-n // unit)
+        first = units * self.rank // self.world_size
+        last = units * (self.rank + 1) // self.world_size
+        return min(n, first * unit), min(n, last * unit)
 
     def device(self, device: str) -> str:
         """With several ranks on a node, "auto"/"cuda" means this rank's own GPU."""

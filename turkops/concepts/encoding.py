@@ -373,15 +373,16 @@ class ImageEncoder:
         """Collective (every rank calls it with the same images): encode this rank's slice.
 
         The distinct images, in first-seen order, are cut into `ranks.world_size` contiguous
-        slices (sizes differ by at most one; no image is padded in twice, unlike
-        DistributedSampler). Each rank looks up only its slice in the cache, so ranks never race
+        slices of whole batches (batch counts differ by at most one; no image is padded in
+        twice, unlike DistributedSampler), so a fresh run gives bit-identical features to one
+        process with the same batch size. Each rank looks up only its slice in the cache, so ranks never race
         on a shared to-do list, and a rerun after any rank died encodes exactly what no chunk
         holds. Chunks are tagged with the rank. Returns the totals over all ranks, once every
         rank has finished; an error on any rank is raised on all of them.
         """
         _check_run(images, batch_size, workers)
         unique, first = unique_images(images)
-        start, stop = ranks.bounds(len(unique))
+        start, stop = ranks.bounds(len(unique), unit=batch_size)
         mine = unique[start:stop]
         paths = [Path(images[first[s]][1]) for s in mine]
         error: str | None = None
