@@ -375,10 +375,10 @@ class ImageEncoder:
         The distinct images, in first-seen order, are cut into `ranks.world_size` contiguous
         slices of whole batches (batch counts differ by at most one; no image is padded in
         twice, unlike DistributedSampler), so a fresh run gives bit-identical features to one
-        process with the same batch size. Each rank looks up only its slice in the cache, so ranks never race
-        on a shared to-do list, and a rerun after any rank died encodes exactly what no chunk
-        holds. Chunks are tagged with the rank. Returns the totals over all ranks, once every
-        rank has finished; an error on any rank is raised on all of them.
+        process with the same batch size. Each rank looks up only its slice in the cache, so
+        ranks never race on a shared to-do list, and a rerun after any rank died encodes exactly
+        what no chunk holds. Chunks are tagged with the rank. Returns the totals over all
+        ranks once every rank has finished; an error on any rank is raised on all of them.
         """
         _check_run(images, batch_size, workers)
         unique, first = unique_images(images)
