@@ -17,8 +17,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _env() -> dict[str, str]:
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TURKOPS_")}
+    env.update(extra or {})
     # One thread per process in both the reference and the ranks (torchrun's own default for
     # N > 1), so the only difference between the runs is how the images are split.
     env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1",
@@ -31,9 +32,9 @@ def run_turkops(args: list[str], timeout: float = 300) -> subprocess.CompletedPr
                           capture_output=True, text=True, timeout=timeout)
 
 
-def torchrun(nproc: int, target: list[str], timeout: float = 300
-             ) -> subprocess.CompletedProcess[str]:
+def torchrun(nproc: int, target: list[str], timeout: float = 300,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`torchrun --nproc-per-node N TARGET...`; TARGET is `-m turkops ...` or a script."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
            "--master-addr", "127.0.0.1", "--master-port", str(free_port()), *target]
-    return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, env=_env(env), capture_output=True, text=True, timeout=timeout)

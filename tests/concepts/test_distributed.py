@@ -69,3 +69,42 @@ def test_torchrun_two_ranks_score_files_equals_one_process(
     assert one.cosine is not None and both.cosine is not None
     np.testing.assert_array_equal(both.cosine, one.cosine)
     np.testing.assert_array_equal(both.probs, one.probs)
+
+
+@pytest.mark.torch
+def test_torchrun_two_ranks_score_a_study(
+        tiny_config: Path, tiny_checkpoints: dict[str, Path], study_files: dict[str, Path],
+        tmp_path: Path) -> None:
+    from turkops.config import Settings
+    from turkops.services.studies import create_study, load_concept_scores
+    from turkops.wiring import open_runtime
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",  # type: ignore[call-arg]
+                        data_dir=tmp_path / "data", _env_file=None)
+    rt = open_runtime(settings)
+    try:
+        for name in ("one", "two"):
+            create_study(rt, name, study_files["inputs"], study_files["activations"],
+                         study_files["explanations"])
+        env = {"TURKOPS_DATABASE_URL": settings.database_url,
+               "TURKOPS_DATA_DIR": str(settings.data_dir)}
+
+        def args(study: str) -> list[str]:
+            return ["concepts", "score", study, "--model", TINY_NAME, "--pretrained",
+                    str(tiny_checkpoints["pt"]), "--model-config", str(tiny_config),
+                    "--device", "cpu", "--batch-size", "4"]
+
+        two = torchrun(2, ["-m", "turkops", *args("two")], env=env)
+        assert two.returncode == 0, two.stderr[-3000:]
+        assert two.stdout.count("stored probabilities for 30 images") == 1
+        assert "encoded 30, from cache 0" in two.stdout
+        one = torchrun(1, ["-m", "turkops", *args("one")], env=env)
+        assert one.returncode == 0, one.stderr[-3000:]
+        assert "encoded 0, from cache 30" in one.stdout  # same images, same cache
+        with rt.transaction() as repo:
+            a = load_concept_scores(repo, repo.study("one"))
+            b = load_concept_scores(repo, repo.study("two"))
+        assert a is not None and b is not None and a.concepts == b.concepts
+        np.testing.assert_array_equal(a.probs, b.probs)
+    finally:
+        rt.close()
