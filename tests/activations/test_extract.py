@@ -154,3 +154,20 @@ def test_one_line_errors(resnet18_weights: Path, timm_vit_weights: Path,
         extract_activations(ExtractionSpec(parse_model("timm:test_vit"), timm_vit_weights,
                                            "blocks.0", neurons="0:65"),
                             csv, tmp_path / "a.npy", cache_root=tmp_path / "c", device="cpu")
+
+
+def test_two_extractors_on_one_model_do_not_interfere(
+        timm_vit_weights: Path, make_inputs: MakeInputs) -> None:
+    from turkops.activations.extract import ActivationExtractor
+
+    csv = make_inputs(2)
+    images = [(f"{i:064x}", p) for i, p in enumerate(image_paths(csv))]
+    vm = load_vision_model(parse_model("timm:test_vit"), timm_vit_weights)
+    early = ActivationExtractor(vm, "blocks.0")
+    late = ActivationExtractor(vm, "blocks.4")
+    a = early.embed_images(images).embeddings
+    b = late.embed_images(images).embeddings
+    alone = ActivationExtractor(load_vision_model(vm.ref, timm_vit_weights), "blocks.4")
+    np.testing.assert_array_equal(b, alone.embed_images(images).embeddings)
+    np.testing.assert_array_equal(a, early.embed_images(images).embeddings)
+    assert not np.allclose(a, b)

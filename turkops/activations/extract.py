@@ -2,7 +2,8 @@
 
 The hooked module's output is what is kept, i.e. the layer's post-activation values when the
 module ends in its nonlinearity (ResNet `layer4` ends in ReLU; a ViT block's output is the
-residual stream after its MLP). Conv maps (b, C, H, W) are pooled over space (mean or max);
+residual stream after its MLP). Conv maps (b, C, H, W) are pooled over space (mean or max; a 4-D output is taken to be
+channels-first, as torchvision's and timm's CNNs are, not NHWC like timm's Swin stages);
 token sequences (b, T, D) give the class token or the mean of the patch tokens; (b, D) is kept.
 The forward pass stops at the hooked layer, so the layers after it cost nothing.
 """
@@ -49,12 +50,11 @@ class ActivationExtractor(ImageEncoder):
         self.pool = Pool(pool)
         self.token = token if token is not None else (Token.CLS if vm.prefix_tokens
                                                       else Token.MEAN)
-        module = vm.module(layer)
+        self._module = vm.module(layer)
         vm.root.to(self.device)
         if self.channels_last:
             vm.root.to(memory_format=torch.channels_last)
         self._captured: torch.Tensor | None = None
-        module.register_forward_hook(self._hook)
 
     def _hook(self, module: torch.nn.Module, inputs: Any, output: Any) -> None:
         if isinstance(output, tuple | list) and output and isinstance(output[0], torch.Tensor):
@@ -67,10 +67,14 @@ class ActivationExtractor(ImageEncoder):
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
         self._captured = None
+        # Hooked for this call only, so two extractors on one model never see each other's hook.
+        handle = self._module.register_forward_hook(self._hook)
         try:
             self.vm.model(x)
         except _Reached:
             pass
+        finally:
+            handle.remove()
         out = self._captured
         self._captured = None
         if out is None:
