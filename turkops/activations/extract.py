@@ -2,9 +2,10 @@
 
 The hooked module's output is what is kept, i.e. the layer's post-activation values when the
 module ends in its nonlinearity (ResNet `layer4` ends in ReLU; a ViT block's output is the
-residual stream after its MLP). Conv maps (b, C, H, W) are pooled over space (mean or max; a 4-D output is taken to be
-channels-first, as torchvision's and timm's CNNs are, not NHWC like timm's Swin stages);
-token sequences (b, T, D) give the class token or the mean of the patch tokens; (b, D) is kept.
+residual stream after its MLP). Conv maps (b, C, H, W) are pooled over space (mean or max; a
+4-D output is taken to be channels-first, as torchvision's and timm's CNNs are, not NHWC like
+timm's Swin stages); token sequences (b, T, D) give the class token or the mean of the patch
+tokens; (b, D) is kept.
 The forward pass stops at the hooked layer, so the layers after it cost nothing.
 """
 
