@@ -227,7 +227,12 @@ def bench_activations(entry: str, args: argparse.Namespace, paths: list[Path], r
         net = import_open_clip().create_model(ref.name, pretrained=None)
     torch.save(net.state_dict(), weights)
     del net
-    vm = load_vision_model(ref, weights)
+    like = None
+    if ref.family == "open_clip":  # a bare file: say which tag's preprocessing (speed-neutral)
+        from turkops.concepts.models import import_open_clip
+
+        like = (list(import_open_clip().list_pretrained_tags_by_model(ref.name)) or [None])[0]
+    vm = load_vision_model(ref, weights, preprocess_like=like)
     last = args.variants[-1]
     precision = "bf16" if last.startswith("bf16") else "fp32"
     ex = ActivationExtractor(vm, layer, device=device, precision=precision)

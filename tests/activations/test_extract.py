@@ -171,3 +171,15 @@ def test_two_extractors_on_one_model_do_not_interfere(
     np.testing.assert_array_equal(b, alone.embed_images(images).embeddings)
     np.testing.assert_array_equal(a, early.embed_images(images).embeddings)
     assert not np.allclose(a, b)
+
+
+def test_open_clip_model_whose_tags_disagree_needs_preprocess_like(
+        tiny_checkpoints: dict[str, Path]) -> None:
+    ref = parse_model("open_clip:ViT-B-16")
+    with pytest.raises(ModelError, match="preprocess differently: say which one"):
+        load_vision_model(ref, tiny_checkpoints["pt"])
+    with pytest.raises(ModelError, match="--preprocess-like 'webli' is not a tag of ViT-B-16"):
+        load_vision_model(ref, tiny_checkpoints["pt"], preprocess_like="webli")
+    with pytest.raises(ModelError, match="apply to open_clip models only"):
+        load_vision_model(parse_model("timm:test_vit"), tiny_checkpoints["pt"],
+                          preprocess_like="openai")

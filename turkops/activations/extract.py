@@ -162,7 +162,8 @@ def extract_activations(
         raise InputError(f"input {urls[0].input_id!r} is a URL ({urls[0].image}); activation "
                          "extraction needs local image files")
     images = [(sha256_file(r.image_path), r.image_path) for r in rows if r.image_path]
-    vm = load_vision_model(spec.model, spec.weights, model_config=model_config)
+    vm = load_vision_model(spec.model, spec.weights, model_config=model_config,
+                           preprocess_like=spec.preprocess_like)
     dev = resolve_device(ranks.device(device))
     extractor = ActivationExtractor(vm, spec.layer, pool=spec.pool, token=spec.token,
                                     device=dev, precision=resolve_precision(precision, dev))

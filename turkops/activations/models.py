@@ -174,13 +174,14 @@ def _timm(ref: ModelRef, weights: Path) -> VisionModel:
                        json.dumps(cfg, sort_keys=True, default=str))
 
 
-def _open_clip(ref: ModelRef, weights: Path, model_config: Path | None) -> VisionModel:
+def _open_clip(ref: ModelRef, weights: Path, model_config: Path | None,
+               preprocess_like: str | None) -> VisionModel:
     from turkops.concepts.models import import_open_clip, register_model_config, resolve_weights
 
     if model_config is not None:
         register_model_config(model_config)
     open_clip = import_open_clip()
-    resolved = resolve_weights(ref.name, str(weights))
+    resolved = resolve_weights(ref.name, str(weights), preprocess_like=preprocess_like)
     if resolved.path is None:
         raise ModelError(f"weights {weights} of {ref} are not in the local cache: turkops never "
                          "downloads weights; pass the checkpoint file")
@@ -201,14 +202,19 @@ def _open_clip(ref: ModelRef, weights: Path, model_config: Path | None) -> Visio
                        f"sha256:{sha256_file(resolved.path)}", desc)
 
 
-def load_vision_model(ref: ModelRef, weights: Path, *,
-                      model_config: Path | None = None) -> VisionModel:
-    """The model in eval mode on the CPU with the weights of `weights` (a local file)."""
+def load_vision_model(ref: ModelRef, weights: Path, *, model_config: Path | None = None,
+                      preprocess_like: str | None = None) -> VisionModel:
+    """The model in eval mode on the CPU with the weights of `weights` (a local file).
+
+    model_config and preprocess_like: open_clip only (a config JSON to register; the pretrained
+    tag whose preprocessing a bare checkpoint file uses, when the model's tags disagree).
+    """
     if ref.family == "open_clip":
-        vm = _open_clip(ref, weights, model_config)
+        vm = _open_clip(ref, weights, model_config, preprocess_like)
     else:
-        if model_config is not None:
-            raise ModelError("--model-config applies to open_clip models only")
+        if model_config is not None or preprocess_like is not None:
+            raise ModelError("--model-config and --preprocess-like apply to open_clip models "
+                             "only")
         path = _local_weights(ref, weights)
         vm = _torchvision(ref, path) if ref.family == "torchvision" else _timm(ref, path)
     vm.root.eval().requires_grad_(False)

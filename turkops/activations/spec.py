@@ -3,7 +3,8 @@
 - model: "torchvision:NAME", "timm:NAME" or "open_clip:NAME";
 - neurons: "0:512" (a slice), "3,17,42" (a list), "7" (one), or None for all channels;
 - the one-option form of `study create --activations-from-model`:
-  "torchvision:resnet50,weights=r50.pth,layer=layer4[,pool=mean][,token=cls][,neurons=0:512]".
+  "torchvision:resnet50,weights=r50.pth,layer=layer4[,pool=mean][,token=cls][,neurons=0:512]"
+  (open_clip also [,preprocess_like=TAG]).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ExtractionSpec:
     pool: Pool = Pool.MEAN
     token: Token | None = None  # None: cls if the model has a class token, else mean
     neurons: str | None = None
+    preprocess_like: str | None = None  # open_clip: the tag whose preprocessing the file uses
 
 
 def parse_model(text: str) -> ModelRef:
@@ -96,9 +98,9 @@ def parse_extraction(text: str) -> ExtractionSpec:
                 opts["neurons"] += f",{part}"
                 continue
             raise InputError(f"--activations-from-model: {part!r} is not KEY=VALUE")
-        if key not in ("weights", "layer", "pool", "token", "neurons"):
+        if key not in ("weights", "layer", "pool", "token", "neurons", "preprocess_like"):
             raise InputError(f"--activations-from-model: unknown key {key!r} (use weights, "
-                             "layer, pool, token, neurons)")
+                             "layer, pool, token, neurons, preprocess_like)")
         opts[key] = value
     missing = [k for k in ("weights", "layer") if not opts.get(k)]
     if missing:
@@ -110,4 +112,4 @@ def parse_extraction(text: str) -> ExtractionSpec:
     except ValueError as exc:
         raise InputError(f"--activations-from-model: {exc}") from None
     return ExtractionSpec(model, Path(opts["weights"]).expanduser(), opts["layer"], pool, token,
-                          opts.get("neurons"))
+                          opts.get("neurons"), opts.get("preprocess_like"))

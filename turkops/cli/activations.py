@@ -110,6 +110,14 @@ def extract_cmd(
                      "are redone after a crash."),
     ] = 4096,
     model_config: ModelConfigOpt = None,
+    preprocess_like: Annotated[
+        str | None,
+        typer.Option(
+            "--preprocess-like",
+            help="open_clip: the pretrained tag whose preprocessing the weights file uses "
+            "(needed when the model's tags disagree, e.g. ViT-B-16: openai, laion2b_s34b_b88k).",
+        ),
+    ] = None,
 ) -> None:
     """Run the images of inputs.csv through the model and save one layer's activations.
 
@@ -121,7 +129,8 @@ def extract_cmd(
     from turkops.concepts.distributed import process_group, ranks_from_env
     from turkops.config import load_settings
 
-    spec = ExtractionSpec(parse_model(model), weights, layer, pool, token, neurons)
+    spec = ExtractionSpec(parse_model(model), weights, layer, pool, token, neurons,
+                          preprocess_like)
     root = cache_dir if cache_dir is not None else load_settings().data_dir / "activation_cache"
     ranks = ranks_from_env()
     started = time.perf_counter()
