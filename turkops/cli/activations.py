@@ -55,8 +55,8 @@ def extract_cmd(
         str,
         typer.Option(
             "--layer",
-            help="Module name as in model.named_modules(), e.g. layer4, blocks.11, "
-            "visual.transformer.resblocks.11 (see `turkops activations layers`).",
+            help="Module name as in model.named_modules(), e.g. layer4 (ResNet), blocks.11 "
+            "(timm ViT); list them with `turkops activations layers`.",
         ),
     ],
     inputs: Annotated[
@@ -101,8 +101,8 @@ def extract_cmd(
     ] = None,
     cache_dir: Annotated[
         Path | None,
-        typer.Option("--cache-dir", help="Activation cache, shared by all ranks "
-                     "(default: TURKOPS_DATA_DIR/activation_cache)."),
+        typer.Option("--cache-dir", help="Activation cache, on a filesystem all ranks share "
+                     "(default: activation_cache in the data dir)."),
     ] = None,
     chunk_size: Annotated[
         int,

@@ -55,10 +55,10 @@ def study_create(
     activations_from_model: str | None = typer.Option(
         None,
         "--activations-from-model",
-        help="Instead of --activations, extract them now: 'MODEL,weights=PATH,layer=NAME"
-        "[,pool=mean|max][,token=cls|mean][,neurons=0:512]', e.g. "
-        "'torchvision:resnet50,weights=r50.pth,layer=layer4' (see `turkops activations "
-        "extract`; the activations are also kept in TURKOPS_DATA_DIR/activations/NAME.npy).",
+        help="Instead of --activations, extract them now from a model: "
+        "MODEL,weights=PATH,layer=NAME with optional ,pool= ,token= ,neurons= "
+        ",preprocess_like= as in `turkops activations extract` (README has an example); "
+        "the array is kept in the data dir's activations folder.",
     ),
 ) -> None:
     """Create a study from the probing set, activations and explanations (checked first)."""
