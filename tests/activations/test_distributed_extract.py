@@ -84,3 +84,18 @@ def test_rerun_after_a_killed_rank_redoes_only_the_missing_images(
                               tmp_path / "fresh", 1))
     assert fresh.returncode == 0, fresh.stderr
     np.testing.assert_array_equal(np.load(out), np.load(tmp_path / "fresh.npy"))
+
+
+def test_an_unreadable_image_on_one_rank_stops_every_rank_with_one_line(
+        timm_vit_weights: Path, make_inputs: MakeInputs, tmp_path: Path) -> None:
+    csv = make_inputs(4)
+    last = csv.read_text().splitlines()[-1].split(",", 1)[1]
+    (csv.parent / last).write_bytes(b"not an image")  # in rank 1's slice
+    run = torchrun(2, ["-m", "turkops", *_args(csv, timm_vit_weights, tmp_path / "a.npy",
+                                                tmp_path / "cache", 1)], timeout=240)
+    assert run.returncode != 0
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    # Rank 1 names the file; rank 0, instead of waiting for rank 1 forever, names rank 1.
+    assert any(e.startswith("error: cannot read image") and last in e for e in errors), errors
+    assert any(e.startswith("error: rank 1: cannot read image") for e in errors), errors
+    assert not (tmp_path / "a.npy").exists()
