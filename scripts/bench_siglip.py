@@ -12,8 +12,13 @@ temporary folder. For each model it measures, in the same run:
   device-side normalisation, deferred copies, cache writes), in the precision/compile setting of
   the last model-only variant.
 
+Then, on the same JPEGs, activation extraction (issue 13) for each of --activation-models
+(default: torchvision:resnet50 layer4 and open_clip:ViT-B-16 block 11, random weights saved to a
+temporary file): model only (forward up to the hooked layer, device-resident batch) and end to
+end (`turkops activations extract`'s engine with a fresh cache), in the last variant's precision.
+
 GPU:  .venv/bin/python scripts/bench_siglip.py --json-out bench_siglip.json
-CPU smoke test (tiny config, seconds):
+CPU smoke test (tiny configs, seconds):
       .venv/bin/python scripts/bench_siglip.py --tiny --device cpu --variants fp32 \
           --images 256 --batch-size 32 --workers 1 --model-iters 5
 """
@@ -37,6 +42,9 @@ import numpy as np
 from PIL import Image
 
 DEFAULT_MODELS = "ViT-SO400M-14-SigLIP-384,ViT-L-16-SigLIP-384"
+DEFAULT_ACTIVATION_MODELS = ("torchvision:resnet50=layer4,"
+                             "open_clip:ViT-B-16=visual.transformer.resblocks.11")
+TINY_ACTIVATION_MODELS = "timm:test_resnet=layer4,timm:test_vit=blocks.5"
 # Common ImageNet sizes (the 500x375 landscape dominates); sampled with these weights.
 IMAGENET_SIZES = [(500, 375), (375, 500), (500, 333), (500, 400), (500, 500), (333, 500)]
 SIZE_WEIGHTS = [0.55, 0.15, 0.12, 0.08, 0.05, 0.05]
@@ -192,6 +200,76 @@ def bench_model(name: str, args: argparse.Namespace, paths: list[Path], root: Pa
     return result
 
 
+def bench_activations(entry: str, args: argparse.Namespace, paths: list[Path], root: Path,
+                      device: Any) -> dict[str, Any]:
+    """entry: "FAMILY:NAME=LAYER"; random weights, saved to a file as a user's would be."""
+    import torch
+
+    from turkops.activations.extract import ActivationExtractor
+    from turkops.activations.models import load_vision_model
+    from turkops.activations.spec import parse_model
+
+    model_text, _, layer = entry.partition("=")
+    ref = parse_model(model_text)
+    torch.manual_seed(0)
+    weights = root / f"weights-{ref.family}-{ref.name}.pt"
+    if ref.family == "torchvision":
+        import torchvision
+
+        net: Any = torchvision.models.get_model(ref.name, weights=None)
+    elif ref.family == "timm":
+        import timm
+
+        net = timm.create_model(ref.name, pretrained=False)
+    else:
+        from turkops.concepts.models import import_open_clip
+
+        net = import_open_clip().create_model(ref.name, pretrained=None)
+    torch.save(net.state_dict(), weights)
+    del net
+    like = None
+    if ref.family == "open_clip":  # a bare file: say which tag's preprocessing (speed-neutral)
+        from turkops.concepts.models import import_open_clip
+
+        like = (list(import_open_clip().list_pretrained_tags_by_model(ref.name)) or [None])[0]
+    vm = load_vision_model(ref, weights, preprocess_like=like)
+    last = args.variants[-1]
+    precision = "bf16" if last.startswith("bf16") else "fp32"
+    ex = ActivationExtractor(vm, layer, device=device, precision=precision)
+    size = ex.preprocess(Image.new("RGB", (500, 375))).shape[-1]
+    x = torch.randn(args.batch_size, 3, size, size, device=device)
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), ex._autocast():
+        for _ in range(args.warmup):
+            ex._features(x)
+        _sync(device)
+        times = []
+        for _ in range(args.model_iters):
+            t0 = time.perf_counter()
+            ex._features(x)
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+    model_only_rate = args.batch_size / statistics.median(times)
+    images = [(f"{i:064x}", p) for i, p in enumerate(paths)]
+    ex.embed_images(images[: 2 * args.batch_size], None, batch_size=args.batch_size, workers=0)
+    t0 = time.perf_counter()
+    out = ex.embed_images(images, ex.cache(root / f"acts-{ref.name}"),
+                          batch_size=args.batch_size, workers=args.workers)
+    dt = time.perf_counter() - t0
+    result = {"model": str(ref), "layer": layer, "precision": precision, "image_size": size,
+              "channels": int(out.embeddings.shape[1]),
+              "model_only": {"img_per_s": model_only_rate},
+              "end_to_end": {"img_per_s": len(images) / dt, "seconds": dt}}
+    result["end_to_end"]["fraction_of_model_only"] = len(images) / dt / model_only_rate
+    print(f"  {ref} {layer} ({precision}): model-only {model_only_rate:.1f} img/s, end to end "
+          f"{len(images) / dt:.1f} img/s", file=sys.stderr)
+    del ex, vm
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return result
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -212,6 +290,10 @@ def main() -> None:
     p.add_argument("--model-iters", type=int, default=20)
     p.add_argument("--keep", type=Path, default=None, help="generate the JPEGs here and keep "
                    "them (reused if present) instead of a temporary folder")
+    p.add_argument("--activation-models", default=None,
+                   help="comma-separated FAMILY:NAME=LAYER for the activation-extraction "
+                   f"runs (default {DEFAULT_ACTIVATION_MODELS}; with --tiny "
+                   f"{TINY_ACTIVATION_MODELS}); 'none' skips them")
     p.add_argument("--json-out", type=Path, default=None)
     args = p.parse_args()
 
@@ -261,9 +343,14 @@ def main() -> None:
             "command": " ".join(sys.argv),
         }
         results = [bench_model(m, args, paths, tmp, device) for m in models]
+        chosen = args.activation_models or (TINY_ACTIVATION_MODELS if args.tiny
+                                            else DEFAULT_ACTIVATION_MODELS)
+        activations = ([] if chosen == "none" else
+                       [bench_activations(e, args, paths, tmp, device)
+                        for e in chosen.split(",")])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    report = {"env": env, "results": results}
+    report = {"env": env, "results": results, "activations": activations}
     if args.json_out:
         args.json_out.write_text(json.dumps(report, indent=2))
     print(f"\n{env['device']}, torch {env['torch']}, open_clip {env['open_clip']}, "
@@ -278,6 +365,14 @@ def main() -> None:
         print(f"| {r['model']} | " + " | ".join(cells)
               + f" | {r['loader_only']['img_per_s']:,.1f} | {e['img_per_s']:,.1f} "
               f"({e['variant']}) | {100 * e['fraction_of_model_only']:.0f}% |")
+    if activations:
+        print("\n| activations | layer | precision | model only | end to end | e2e / model-only |")
+        print("|---" * 6 + "|")
+        for a in activations:
+            e = a["end_to_end"]
+            print(f"| {a['model']} | {a['layer']} | {a['precision']} | "
+                  f"{a['model_only']['img_per_s']:,.1f} | {e['img_per_s']:,.1f} | "
+                  f"{100 * e['fraction_of_model_only']:.0f}% |")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Command groups live in sibling modules; importing them registers their commands 
 from __future__ import annotations
 
 from turkops.cli import (  # noqa: F401  (imported for their side effect: registration)
+    activations,
     aggregate,
     concepts,
     crowd,

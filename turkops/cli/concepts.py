@@ -52,7 +52,7 @@ class _RateColumn(ProgressColumn):
         return Text(f"{task.completed / elapsed:,.1f} img/s", style="progress.data.speed")
 
 
-def image_progress() -> Progress:
+def image_progress(enabled: bool = True) -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -62,7 +62,8 @@ def image_progress() -> Progress:
         TimeRemainingColumn(),
         console=err_console,
         transient=True,  # the summary line repeats the rate; an error line stands alone
-        disable=not err_console.is_terminal,  # no bar fragments in logs and pipes
+        # No bar fragments in logs and pipes, and one bar per job (rank 0's) under torchrun.
+        disable=not (enabled and err_console.is_terminal),
     )
 
 
@@ -151,6 +152,14 @@ CalibrationFileOpt = Annotated[
     Path | None,
     typer.Option("--calibration-file", help="JSON from `turkops concepts calibrate --out`."),
 ]
+ChunkSizeOpt = Annotated[
+    int,
+    typer.Option(
+        "--chunk-size",
+        min=1,
+        help="Images per cache chunk: at most this many are redone after a crash.",
+    ),
+]
 ModelConfigOpt = Annotated[
     Path | None,
     typer.Option(
@@ -212,11 +221,14 @@ def score_files(
         ),
     ] = None,
     model_config: ModelConfigOpt = None,
+    chunk_size: ChunkSizeOpt = 4096,
 ) -> None:
     """Score every image of a CSV list against every concept; write an .npz of probabilities.
 
     Image embeddings are cached, so new concepts cost only text encoding and a rerun resumes.
+    Started by torchrun, the processes split the images between them (docs/concepts.md).
     """
+    from turkops.concepts.distributed import process_group, ranks_from_env
     from turkops.concepts.files import ScoresFile, read_concepts, read_image_list, write_scores
     from turkops.concepts.models import load_concept_model
     from turkops.concepts.scoring import default_workers
@@ -225,35 +237,53 @@ def score_files(
     user = user_calibration(calib_a, calib_b, calibration_file)
     refs = read_image_list(images)
     concept_list = read_concepts(concepts)
-    cm = load_concept_model(
-        model,
-        pretrained,
-        device=device,
-        precision=precision,
-        compile=compile,
-        preprocess_like=preprocess_like,
-        model_config=model_config,
-    )
-    cal = cm.calibration(calibration, user)
-    root = cache_dir if cache_dir is not None else load_settings().data_dir / "embedding_cache"
-    n_workers = default_workers(cm.device) if workers is None else workers
+    ranks = ranks_from_env()
     started = time.perf_counter()
-    with image_progress() as bar:
-        task = bar.add_task("encoding images", total=None)
-
-        def report(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        result = cm.scorer().score(
-            [(r.sha256, r.path) for r in refs],
-            concept_list,
-            cm.cache(root),
-            calibration=cal,
-            batch_size=batch_size,
-            workers=n_workers,
-            prompts=tuple(prompt or ()) or ("{}",),
-            progress=report,
+    with process_group(ranks):
+        cm = load_concept_model(
+            model,
+            pretrained,
+            device=ranks.device(device),
+            precision=precision,
+            compile=compile,
+            preprocess_like=preprocess_like,
+            model_config=model_config,
         )
+        cal = cm.calibration(calibration, user)
+        root = (cache_dir if cache_dir is not None
+                else load_settings().data_dir / "embedding_cache")
+        n_workers = default_workers(cm.device) if workers is None else workers
+        scorer, cache = cm.scorer(), cm.cache(root)
+        pairs = [(r.sha256, r.path) for r in refs]
+        with image_progress(enabled=ranks.is_main) as bar:
+            task = bar.add_task("encoding images", total=None)
+
+            def report(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            shard = None
+            if ranks.distributed:
+                # Every rank encodes its slice into the shared cache; rank 0 then scores
+                # from the cache alone.
+                shard = scorer.embed_shard(pairs, cache, ranks, batch_size=batch_size,
+                                           workers=n_workers, chunk_size=chunk_size,
+                                           progress=report if ranks.is_main else None)
+                if not ranks.is_main:
+                    return
+            result = scorer.score(
+                pairs,
+                concept_list,
+                cache,
+                calibration=cal,
+                batch_size=batch_size,
+                workers=n_workers,
+                prompts=tuple(prompt or ()) or ("{}",),
+                progress=None if shard else report,
+                chunk_size=chunk_size,
+            )
+    n_encoded = shard.n_encoded if shard else result.n_encoded
+    n_cached = shard.n_cached if shard else result.n_cached
+    seconds = shard.encode_seconds if shard else result.encode_seconds
     write_scores(
         out,
         ScoresFile(
@@ -265,14 +295,10 @@ def score_files(
             model=f"{cm.name} {cm.pretrained} {cm.cache_key.weights} {cm.precision}",
         ),
     )
-    rate = (
-        f", {result.n_encoded / result.encode_seconds:,.1f} img/s"
-        if result.encode_seconds > 0
-        else ""
-    )
+    rate = f", {n_encoded / seconds:,.1f} img/s" if seconds > 0 else ""
     console.print(
         f"scored {len(refs)} images x {len(result.concepts)} concepts -> {out} "
-        f"(encoded {result.n_encoded}, cached {result.n_cached}{rate}, "
+        f"(encoded {n_encoded}, cached {n_cached}{rate}, "
         f"{time.perf_counter() - started:.1f} s)"
     )
     console.print(f"calibration: {_describe(result.calibration)}", highlight=False)
@@ -356,28 +382,32 @@ def score_study_cmd(
     calibration_file: CalibrationFileOpt = None,
     model_config: ModelConfigOpt = None,
     force: ForceOpt = False,
+    chunk_size: ChunkSizeOpt = 4096,
 ) -> None:
     """Score every study image against every study concept and store the probabilities.
 
     Each image is encoded once and cached (TURKOPS_DATA_DIR/embedding_cache), so a rerun after
-    an interruption resumes, and new concepts cost only text encoding.
+    an interruption resumes, and new concepts cost only text encoding. Started by torchrun,
+    the processes split the images between them (docs/concepts.md).
     """
     from turkops.cli.common import runtime
+    from turkops.concepts.distributed import process_group, ranks_from_env
     from turkops.concepts.models import load_concept_model
     from turkops.concepts.scoring import default_workers
     from turkops.services.concepts import score_study
 
     user = user_calibration(calib_a, calib_b, calibration_file)
-    with runtime() as rt:
+    ranks = ranks_from_env()
+    with process_group(ranks), runtime() as rt:
         cm = load_concept_model(
             model,
             pretrained,
-            device=device,
+            device=ranks.device(device),
             precision=precision,
             compile=compile,
             model_config=model_config,
         )
-        with image_progress() as bar:
+        with image_progress(enabled=ranks.is_main) as bar:
             task = bar.add_task("encoding images", total=None)
             summary = score_study(
                 rt,
@@ -390,7 +420,11 @@ def score_study_cmd(
                 prompts=tuple(prompt or ()) or ("{}",),
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
                 force=force,
+                ranks=ranks,
+                chunk_size=chunk_size,
             )
+    if summary is None:
+        return
     console.print(
         f"stored probabilities for {summary.n_images} images x {summary.n_concepts} concepts "
         f"(encoded {summary.n_encoded}, from cache {summary.n_cached}); calibration "

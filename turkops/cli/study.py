@@ -11,6 +11,7 @@ from rich.text import Text
 
 from turkops.cli.app import app
 from turkops.cli.common import compact_table, console, runtime
+from turkops.domain import InputError
 
 if TYPE_CHECKING:
     from turkops.services.studies import StudySummary
@@ -44,8 +45,8 @@ def study_create(
         help="inputs.csv with columns input_id,image (path relative to the CSV "
         "or http(s) URL); row i is row i of the activations.",
     ),
-    activations: Path = typer.Option(
-        ..., "--activations", help=".npy float array (n_inputs, n_neurons)."
+    activations: Path | None = typer.Option(
+        None, "--activations", help=".npy float array (n_inputs, n_neurons)."
     ),
     explanations: Path = typer.Option(
         ..., "--explanations", help="explanations.csv with columns neuron,method,concept."
@@ -56,14 +57,49 @@ def study_create(
         help=".npz with arrays concepts (n_concepts,) and probs (n_inputs, n_concepts) in "
         "[0,1]; needed for MG-IS and the BRAgg model prior (or run `turkops concepts score`).",
     ),
+    activations_from_model: str | None = typer.Option(
+        None,
+        "--activations-from-model",
+        help="Instead of --activations, extract them now from a model: "
+        "MODEL,weights=PATH,layer=NAME with optional ,pool= ,token= ,neurons= "
+        ",preprocess_like= as in `turkops activations extract` (README has an example); "
+        "the array is kept in the data dir's activations folder.",
+    ),
 ) -> None:
     """Create a study from the probing set, activations and explanations (checked first)."""
     from turkops.services.studies import create_study
 
+    if (activations is None) == (activations_from_model is None):
+        raise InputError("give either --activations or --activations-from-model")
+    if activations_from_model is not None:
+        activations = _extract_for_study(name, inputs, activations_from_model)
+    assert activations is not None
     with runtime() as rt:
         summary = create_study(rt, name, inputs, activations, explanations, concept_scores)
     console.print(Text.assemble("created study ", (name, "bold")))
     _print_summary(summary)
+
+
+def _extract_for_study(name: str, inputs: Path, spec_text: str) -> Path:
+    from turkops.activations.extract import extract_activations
+    from turkops.activations.spec import parse_extraction
+    from turkops.cli.concepts import image_progress
+    from turkops.config import load_settings
+    from turkops.services.studies import validate_name
+
+    validate_name(name)
+    spec = parse_extraction(spec_text)
+    data_dir = load_settings().data_dir
+    out = Path(data_dir) / "activations" / f"{name}.npy"
+    with image_progress() as bar:
+        task = bar.add_task("extracting activations", total=None)
+        summary = extract_activations(
+            spec, inputs, out, cache_root=Path(data_dir) / "activation_cache",
+            progress=lambda done, total: bar.update(task, completed=done, total=total))
+    assert summary is not None
+    console.print(f"extracted {summary.n_images} x {summary.n_neurons} activations from "
+                  f"{summary.model} {summary.layer} -> {out}", highlight=False)
+    return out
 
 
 @study_app.command("list")

@@ -1,4 +1,5 @@
-"""On-disk cache of L2-normalised image embeddings (numpy only, no torch).
+"""On-disk cache of per-image feature rows (numpy only, no torch): L2-normalised SigLIP
+embeddings for concept scoring, pooled layer outputs for activation extraction.
 
 Layout: ROOT/<model slug>/<key digest>/ holds `key.json` (the full CacheKey, for people and to
 catch digest collisions) and chunk files `chunk-*.npz`, each with
@@ -132,8 +133,12 @@ class EmbeddingCache:
                 remaining -= 1
         return CacheLookup(found=found, embeddings=out if found.any() else None)
 
-    def add(self, shas: Sequence[str], embeddings: NDArray[np.float32]) -> Path | None:
-        """Write one chunk atomically; embeddings: (len(shas), d), L2-normalised float32."""
+    def add(self, shas: Sequence[str], embeddings: NDArray[np.float32], *,
+            tag: str = "") -> Path | None:
+        """Write one chunk atomically; embeddings: (len(shas), d) float32.
+
+        tag: a label in the file name (e.g. "r3" for rank 3), for people inspecting the cache.
+        """
         if len(shas) == 0:
             return None
         embs = np.ascontiguousarray(embeddings, dtype=np.float32)
@@ -141,7 +146,8 @@ class EmbeddingCache:
             raise ValueError(f"embeddings {embs.shape} do not match {len(shas)} sha256s")
         self.directory.mkdir(parents=True, exist_ok=True)
         self._write_key()
-        name = f"chunk-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz"
+        label = f"-{re.sub(r'[^A-Za-z0-9]+', '', tag)}" if tag else ""
+        name = f"chunk-{time.time_ns():020d}{label}-{uuid.uuid4().hex[:8]}.npz"
         self._atomic_savez(self.directory / name, np.asarray(shas, dtype="U64"), embs)
         return self.directory / name
 
@@ -199,14 +205,14 @@ class EmbeddingCache:
             self.compact()
 
     @contextmanager
-    def writer(self, chunk_size: int = 4096,
-               max_seconds: float = 60.0) -> Iterator[ChunkWriter]:
+    def writer(self, chunk_size: int = 4096, max_seconds: float = 60.0,
+               tag: str = "") -> Iterator[ChunkWriter]:
         """Buffer embeddings and write a chunk every `chunk_size` images or `max_seconds`.
 
         The buffer is also written when the block exits, normally or by an exception (Ctrl-C
         included), so only a hard kill can lose the images of the current chunk.
         """
-        w = ChunkWriter(self, chunk_size, max_seconds)
+        w = ChunkWriter(self, chunk_size, max_seconds, tag)
         try:
             yield w
         finally:
@@ -214,12 +220,14 @@ class EmbeddingCache:
 
 
 class ChunkWriter:
-    def __init__(self, cache: EmbeddingCache, chunk_size: int, max_seconds: float) -> None:
+    def __init__(self, cache: EmbeddingCache, chunk_size: int, max_seconds: float,
+                 tag: str = "") -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be >= 1")
         self._cache = cache
         self._chunk_size = chunk_size
         self._max_seconds = max_seconds
+        self._tag = tag
         self._shas: list[str] = []
         self._embs: list[NDArray[np.float32]] = []
         self._since = time.monotonic()
@@ -234,7 +242,7 @@ class ChunkWriter:
 
     def flush(self) -> None:
         if self._shas:
-            self._cache.add(self._shas, np.concatenate(self._embs))
+            self._cache.add(self._shas, np.concatenate(self._embs), tag=self._tag)
             self.written += len(self._shas)
         self._shas, self._embs = [], []
         self._since = time.monotonic()

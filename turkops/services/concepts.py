@@ -23,6 +23,7 @@ from turkops.wiring import Runtime
 
 if TYPE_CHECKING:
     from turkops.concepts.calibration import Calibration
+    from turkops.concepts.distributed import Ranks
     from turkops.concepts.models import ConceptModel
 
 
@@ -81,12 +82,35 @@ def score_study(
     prompts: Sequence[str],
     progress: Callable[[int, int], None] | None = None,
     force: bool = False,
-) -> ScoreSummary:
+    ranks: Ranks | None = None,
+    chunk_size: int = 4096,
+) -> ScoreSummary | None:
+    """Score and store the study's concept probabilities.
+
+    With several ranks (torchrun; the caller has joined the process group) every rank encodes
+    its slice of the images into the shared cache and only the main rank scores and stores;
+    the others return None. A study with ratings is refused unless `force` (issue 10, item 13).
+    """
     n_ratings = _refuse_if_rated(rt, name, force, "concepts score")
-    images, concepts = study_images(rt, name)
-    result = model.scorer().score(
-        images, concepts, model.cache(cache_root), calibration=calibration,
-        batch_size=batch_size, workers=workers, prompts=prompts, progress=progress,
+    scorer, cache = model.scorer(), model.cache(cache_root)
+    shard = None
+    if ranks is not None and ranks.distributed:
+        # The main rank first, alone: it may write missing image hashes to the database.
+        if ranks.is_main:
+            images, concepts = study_images(rt, name)
+        ranks.barrier()
+        if not ranks.is_main:
+            images, concepts = study_images(rt, name)
+        shard = scorer.embed_shard(images, cache, ranks, batch_size=batch_size,
+                                   workers=workers, progress=progress, chunk_size=chunk_size)
+        if not ranks.is_main:
+            return None
+    else:
+        images, concepts = study_images(rt, name)
+    result = scorer.score(
+        images, concepts, cache, calibration=calibration, batch_size=batch_size,
+        workers=workers, prompts=prompts, progress=None if shard else progress,
+        chunk_size=chunk_size,
     )
     store_concept_scores(
         rt, name, ConceptScores(tuple(result.concepts), np.asarray(result.probs, np.float32)),
@@ -101,6 +125,9 @@ def score_study(
         },
     )
     _log_replaced(rt, name, n_ratings)
+    if shard is not None:
+        return ScoreSummary(len(images), len(concepts), shard.n_encoded, shard.n_cached,
+                            shard.encode_seconds, result.calibration.to_json())
     return ScoreSummary(len(images), len(concepts), result.n_encoded, result.n_cached,
                         result.encode_seconds, result.calibration.to_json())
 
