@@ -19,8 +19,10 @@ from rich.progress import (
 from turkops.config import load_settings
 from turkops.wiring import Runtime, open_runtime
 
-console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a message is one line at any terminal width (or piped), so it can be grepped and
+# tested; tables still lay themselves out to the width.
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 @contextmanager

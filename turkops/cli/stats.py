@@ -34,8 +34,8 @@ from turkops.stats.simulation import (
 from turkops.stats.strategies import AGGREGATORS, AggregatorOptions
 from turkops.stats.synthetic import CrowdSetting, PopulationSetting
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # messages never wrap; see cli/common.py
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _range(text: str, name: str) -> tuple[float, float]:
