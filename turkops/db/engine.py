@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from urllib.parse import quote, unquote
 from typing import Any
+from urllib.parse import quote, unquote
 
 from alembic import command
 from alembic.config import Config
