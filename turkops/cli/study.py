@@ -51,10 +51,18 @@ def study_create(
         help=".npz with arrays concepts (n_concepts,) and probs (n_inputs, n_concepts) in "
         "[0,1]; needed for MG-IS and the BRAgg model prior (or run `turkops concepts score`).",
     ),
+    allow_outside_paths: bool = typer.Option(
+        False,
+        "--allow-outside-paths",
+        help="Accept local images outside the inputs CSV's folder (absolute paths, '..', "
+        "symlinks). They are shown to raters and uploaded, so only for files you trust.",
+    ),
 ) -> None:
     """Create a study from the probing set, activations and explanations (checked first)."""
     with runtime() as rt:
-        summary = create_study(rt, name, inputs, activations, explanations, concept_scores)
+        summary = create_study(
+            rt, name, inputs, activations, explanations, concept_scores, allow_outside_paths
+        )
     console.print(f"created study [bold]{name}[/bold]")
     _print_summary(summary)
 
