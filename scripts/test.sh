@@ -10,7 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
+  # Debian's python3 lacks venv/ensurepip until python3-venv is installed.
+  if ! "$PY" -m venv .venv >/dev/null 2>&1; then
+    rm -rf .venv
+    bash scripts/test_services.sh python-venv
+    "$PY" -m venv .venv
+  fi
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch/torchvision pinned to the builds this machine type has on disk (no large download).

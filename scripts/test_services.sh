@@ -7,6 +7,7 @@
 #   test_services.sh postgres-start DIR   start a throwaway cluster under DIR, print its URL
 #   test_services.sh postgres-stop DIR    stop and delete the cluster under DIR (if any)
 #   test_services.sh browser              make sure chromium and chromedriver are installed
+#   test_services.sh python-venv          install Debian's python3-venv (python3 -m venv failed)
 #
 # A throwaway cluster: initdb + pg_ctl in a temporary folder (recorded in DIR), trust auth on 127.0.0.1 only, a free port,
 # database `test`, fsync off. initdb refuses root, so as root it runs as the `postgres` user.
@@ -148,5 +149,6 @@ case "${1:-}" in
   postgres-start) postgres_start "${2:?DIR}" ;;
   postgres-stop) postgres_stop "${2:?DIR}" ;;
   browser) browser ;;
-  *) fail "usage: $0 postgres-ensure DIR | postgres-start DIR | postgres-stop DIR | browser" ;;
+  python-venv) apt_install "python3-venv (to create .venv)" python3-venv ;;
+  *) fail "usage: $0 postgres-ensure DIR | postgres-start DIR | postgres-stop DIR | browser | python-venv" ;;
 esac
