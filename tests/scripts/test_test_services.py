@@ -137,26 +137,29 @@ def test_no_browser_and_no_way_to_install_is_one_line_and_exit_1() -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def _pytest_outcome(test: str, **env: str) -> str:
+def _pytest_outcome(test: str, **env: str) -> tuple[str, str]:
+    """(summary line, full output) of one test run in a child pytest."""
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs", test],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, capture_output=True,
         text=True, timeout=300, check=False,
     )
     assert result.returncode != 0, result.stdout
-    return result.stdout.strip().splitlines()[-1]
+    return result.stdout.strip().splitlines()[-1], result.stdout
 
 
 def test_database_tests_fail_not_skip_without_postgres() -> None:
-    summary = _pytest_outcome(
+    summary, output = _pytest_outcome(
         "tests/cli/test_cli_study.py::test_study_create_list_show[postgres]",
         TURKOPS_TEST_PG_URL=DEAD_PG,
     )
     assert "skipped" not in summary and ("error" in summary or "failed" in summary), summary
+    assert "OperationalError" in output and "port 1 failed" in output
 
 
 def test_browser_tests_fail_not_skip_without_a_browser() -> None:
-    summary = _pytest_outcome(
+    summary, output = _pytest_outcome(
         "tests/browser/test_report.py::test_report_renders[sqlite]", PATH="/nonexistent"
     )
     assert "skipped" not in summary and ("error" in summary or "failed" in summary), summary
+    assert "install Debian's chromium and chromium-driver" in output
