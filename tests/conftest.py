@@ -26,6 +26,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in list(os.environ):
         if key.startswith("TURKOPS_") and key != "TURKOPS_TEST_PG_URL":
             monkeypatch.delenv(key)
+    # Rich otherwise takes the width of whatever terminal runs pytest: every test sees the
+    # 80 columns a pipe gets, so no outcome depends on the developer's window (issue 10).
+    monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.chdir(tmp_path)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,17 @@ from turkops.domain import ConfigError
 SANDBOX_URL = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
 PRODUCTION_URL = "https://mturk-requester.us-east-1.amazonaws.com"
 LOCAL_URL = "http://127.0.0.1:8765"
+PRODUCTION_HOST = "mturk-requester.us-east-1.amazonaws.com"
+
+
+def is_production_url(url: str) -> bool:
+    """True when `url` reaches MTurk's production host, however it is spelt.
+
+    DNS names are case-insensitive and a trailing dot, a port, a user part, a path or a query
+    still reach the same host, so the parsed host is compared, not the string.
+    """
+    host = urlsplit(url.strip()).hostname or ""
+    return host.rstrip(".").lower() == PRODUCTION_HOST
 
 
 class Settings(BaseSettings):
@@ -88,16 +100,21 @@ class Settings(BaseSettings):
     def endpoint_url(self) -> str:
         """The requester API URL; production only with the explicit opt-in."""
         if self.endpoint == "local":
-            return self.local_url
-        if self.endpoint == "sandbox":
-            return SANDBOX_URL
-        if self.endpoint == "production" or self.endpoint.rstrip("/") == PRODUCTION_URL:
+            url = self.local_url
+        elif self.endpoint == "sandbox":
+            url = SANDBOX_URL
+        elif self.endpoint == "production":
+            url = PRODUCTION_URL
+        else:
+            url = self.endpoint
+        # Checked on the final URL, so no spelling (and no TURKOPS_LOCAL_URL) skips the opt-in.
+        if is_production_url(url):
             if not self.allow_production:
                 raise ConfigError(
                     "the production endpoint spends real money: set TURKOPS_ALLOW_PRODUCTION=true"
                 )
             return PRODUCTION_URL
-        return self.endpoint
+        return url
 
     def is_local(self) -> bool:
         return self.endpoint == "local"

@@ -2,7 +2,9 @@
 
 Formats (README "File formats"):
 - inputs.csv: columns input_id,image; image is a path relative to the CSV or an http(s) URL;
-  row i is row i of the activations.
+  row i is row i of the activations. A local image must lie inside the CSV's folder (after
+  resolving symlinks) unless the caller allows outside paths, and must be an image Pillow can
+  read of at most MAX_IMAGE_PIXELS pixels.
 - activations .npy: float array (n_inputs, n_neurons), finite.
 - explanations.csv: columns neuron,method,concept; neuron is a column index of the activations.
 - concept scores .npz: arrays `concepts` (n_concepts,) str and `probs` (n_inputs, n_concepts).
@@ -12,11 +14,13 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from turkops.domain import InputError
 
@@ -24,6 +28,10 @@ MAX_CONCEPT_CHARS = 200
 MAX_ID_CHARS = 255
 _URL = re.compile(r"^https?://", re.IGNORECASE)
 _CHUNK_ROWS = 4096
+# 50 megapixels: above any photo a rater needs to see (8000 x 6000 is 48 MP), far below what
+# exhausts memory when decoded (a 196 MP PNG is 588 MB of RGB). Pillow's own bomb check
+# (89 MP warning, 179 MP error) is caught too, so no global Pillow setting is relied on.
+MAX_IMAGE_PIXELS = 50_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,33 @@ class ConceptScores:
 
 def is_url(image: str) -> bool:
     return bool(_URL.match(image))
+
+
+def check_image(path: Path) -> tuple[int, int]:
+    """(width, height) of a readable image of at most MAX_IMAGE_PIXELS; else an InputError.
+
+    Reads the header and verifies the file's structure without decoding its pixels, so a
+    decompression bomb is refused before it costs memory.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise InputError(
+                        f"{width}x{height} pixels is more than the "
+                        f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels allowed"
+                    )
+                img.verify()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(f"refused as a decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise InputError("not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        # verify() reports a truncated/corrupt file as OSError or SyntaxError.
+        raise InputError(f"not a readable image ({exc})") from None
+    return width, height
 
 
 def _read_csv(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
@@ -77,7 +112,12 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str
     return rows
 
 
-def read_inputs(path: Path) -> list[InputRow]:
+def read_inputs(path: Path, allow_outside_paths: bool = False) -> list[InputRow]:
+    """The probing set; local images are checked to be images inside the CSV's folder.
+
+    The folder check resolves `..`, absolute paths and symlinks, because these files are later
+    inlined into task pages and uploaded (`images publish`): a row must not reach /etc/passwd.
+    """
     rows = _read_csv(path, ("input_id", "image"))
     seen: dict[str, int] = {}
     out: list[InputRow] = []
@@ -100,8 +140,17 @@ def read_inputs(path: Path) -> list[InputRow]:
             out.append(InputRow(input_id, image, None))
             continue
         local = (base / image).resolve()
+        if not allow_outside_paths and not local.is_relative_to(base):
+            raise InputError(
+                f"{path}: line {line}: image {image!r} is outside the CSV's folder {base} "
+                "(pass --allow-outside-paths if that is intended)"
+            )
         if not local.is_file():
             raise InputError(f"{path}: line {line}: image file not found: {image}")
+        try:
+            check_image(local)
+        except InputError as exc:
+            raise InputError(f"{path}: line {line}: image {image!r}: {exc}") from None
         out.append(InputRow(input_id, image, local))
     return out
 

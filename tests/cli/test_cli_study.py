@@ -90,3 +90,16 @@ def test_db_upgrade(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert first.exit_code == 0 and "upgraded" in first.output
     second = runner.invoke(app, ["db", "upgrade"])
     assert "already at head" in second.output
+
+
+@pytest.mark.parametrize("columns", ["12", "80", "200"])
+def test_messages_are_one_line_at_any_width(
+    columns: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Issue 10 item 2: a message must not be wrapped by the terminal width (or by a pipe's 80).
+    monkeypatch.setenv("COLUMNS", columns)
+    monkeypatch.setenv("TURKOPS_DATABASE_URL", f"sqlite:///{tmp_path / 'w.sqlite'}")
+    first = runner.invoke(app, ["db", "upgrade"])
+    assert first.exit_code == 0 and first.output == "database upgraded to head\n"
+    second = runner.invoke(app, ["db", "upgrade"])
+    assert second.output == "database already at head\n"

@@ -74,7 +74,9 @@ def make_client(url: str, **config: Any) -> Any:
 def admin(url: str, name: str, payload: dict[str, Any] | None = None) -> Any:
     """POST (or GET when payload is None) /_admin/<name>; returns the decoded JSON."""
     data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(f"{url}/_admin/{name}", data=data)
+    request = urllib.request.Request(
+        f"{url}/_admin/{name}", data=data, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 

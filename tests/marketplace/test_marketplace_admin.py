@@ -105,7 +105,11 @@ def test_unknown_and_misused_endpoints(market: RunningMarketplace) -> None:
     assert admin_error(market.url, "nope", {})[0] == 404
     assert admin_error(market.url, "expire_hit", None)[0] == 405
     assert admin_error(market.url, "advance_clock", {"seconds": -1})[0] == 400
-    request = urllib.request.Request(f"{market.url}/_admin/stats", data=b"{not json")
+    request = urllib.request.Request(
+        f"{market.url}/_admin/stats",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(request, timeout=5)
     assert exc.value.code == 400

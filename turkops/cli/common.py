@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 # Markup and emoji codes are off: study names, methods, concepts and worker ids are user text and
 # must print literally ("[/oops]" would crash Rich, "[link=...]" would become a link, ":x:" an
 # emoji). Our own styling is passed as Text/style objects instead of markup strings.
-console = Console(markup=False, emoji=False)
-err_console = Console(stderr=True, markup=False, emoji=False)
+# soft_wrap: a message is one line at any terminal width (or piped), so it can be grepped and
+# tested; tables still lay themselves out to the width.
+console = Console(markup=False, emoji=False, soft_wrap=True)
+err_console = Console(stderr=True, markup=False, emoji=False, soft_wrap=True)
 
 
 @contextmanager

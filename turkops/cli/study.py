@@ -65,6 +65,12 @@ def study_create(
         ",preprocess_like= as in `turkops activations extract` (README has an example); "
         "the array is kept in the data dir's activations folder.",
     ),
+    allow_outside_paths: bool = typer.Option(
+        False,
+        "--allow-outside-paths",
+        help="Accept local images outside the inputs CSV's folder (absolute paths, '..', "
+        "symlinks). They are shown to raters and uploaded, so only for files you trust.",
+    ),
 ) -> None:
     """Create a study from the probing set, activations and explanations (checked first)."""
     from turkops.services.studies import create_study
@@ -75,7 +81,9 @@ def study_create(
         activations = _extract_for_study(name, inputs, activations_from_model)
     assert activations is not None
     with runtime() as rt:
-        summary = create_study(rt, name, inputs, activations, explanations, concept_scores)
+        summary = create_study(
+            rt, name, inputs, activations, explanations, concept_scores, allow_outside_paths
+        )
     console.print(Text.assemble("created study ", (name, "bold")))
     _print_summary(summary)
 

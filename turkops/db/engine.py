@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from alembic import command
 from alembic.config import Config
@@ -12,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from turkops.domain import ConfigError
@@ -22,12 +24,45 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
+# scheme://user:PASSWORD@host: what a URL that SQLAlchemy cannot parse may still carry.
+_USERINFO_PASSWORD = re.compile(r"(?P<head>(?:^|//)[^/@:]*:)(?P<password>[^@/]*)@")
+
+
+def masked_url(url: str) -> str:
+    """The database URL as it may be shown: the password, if any, replaced by '***'."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return _USERINFO_PASSWORD.sub(r"\g<head>***@", url)
+
+
+def mask_password(text: str, url: str) -> str:
+    """`text` (an error message) without the URL's password in any spelling it may have."""
+    secrets: set[str] = set()
+    for match in _USERINFO_PASSWORD.finditer(url):
+        secrets.add(match["password"])
+    try:
+        if make_url(url).password:
+            secrets.add(str(make_url(url).password))
+    except (ArgumentError, ValueError):
+        pass
+    for secret in list(secrets):
+        secrets.update({unquote(secret), quote(secret, safe="")})
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings both dialects need for crash safety and concurrency."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise ConfigError(f"TURKOPS_DATABASE_URL is not a database URL: {url!r}") from None
+    except (ArgumentError, ValueError) as exc:
+        # ValueError: e.g. a non-numeric port. Never echo the password (issue 10 item 9).
+        raise ConfigError(
+            f"TURKOPS_DATABASE_URL is not a database URL: {masked_url(url)!r} "
+            f"({mask_password(str(exc), url)})"
+        ) from None
     kwargs: dict[str, Any] = {"future": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -35,7 +70,12 @@ def make_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
-    engine = create_engine(parsed, **kwargs)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except ArgumentError as exc:  # NoSuchModuleError: an unknown dialect or driver
+        raise ConfigError(
+            f"TURKOPS_DATABASE_URL {masked_url(url)!r}: {mask_password(str(exc), url)}"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -80,10 +120,13 @@ def upgrade_database(engine: Engine) -> bool:
             return False
         log.info("upgrading database %s", engine.url.render_as_string(hide_password=True))
         command.upgrade(alembic_config(engine), "head")
-    except OperationalError as exc:
+    except DBAPIError as exc:
+        # Any driver refusal (unreachable, bad option, bad credentials) is a settings problem.
+        full = engine.url.render_as_string(hide_password=False)
+        first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
         raise ConfigError(
             f"cannot open database {engine.url.render_as_string(hide_password=True)}: "
-            f"{str(exc.orig).strip().splitlines()[0]}"
+            f"{mask_password(first, full)}"
         ) from None
     return True
 

@@ -7,14 +7,13 @@ pause the crowd, move the clock, and report call counts. docs/marketplace.md lis
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from turkops.marketplace import assignments
 from turkops.marketplace.assignments import WorkRefused
 from turkops.marketplace.config import FaultConfig
-from turkops.marketplace.context import MarketplaceContext, Response, json_response
+from turkops.marketplace.context import MarketplaceContext, Response, json_response, load_json
 from turkops.marketplace.errors import MTurkError
 from turkops.marketplace.store import AssignmentState
 
@@ -207,7 +206,7 @@ def handle_admin(ctx: MarketplaceContext, name: str, method: str, body: bytes) -
     if method == "GET" and name not in READ_ONLY:
         return json_response(405, {"error": f"POST /_admin/{name}"})
     try:
-        payload = json.loads(body or b"{}") if method == "POST" else {}
+        payload = load_json(body or b"{}") if method == "POST" else {}
         if not isinstance(payload, dict):
             raise AdminError("the body must be a JSON object")
         return json_response(200, route(ctx, payload))

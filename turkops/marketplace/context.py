@@ -30,6 +30,18 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
 
 
+def load_json(raw: bytes) -> object:
+    """Parse a request body; a nesting bomb ([[[[...) is a ValueError like any bad JSON.
+
+    json's scanner raises RecursionError, not ValueError, past Python's recursion limit: uncaught
+    it killed the handler thread and the client got no answer.
+    """
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def json_response(status: int, payload: object) -> Response:
     return Response(status, json.dumps(payload, separators=(",", ":")).encode())
 

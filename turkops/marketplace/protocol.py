@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from turkops.marketplace import errors, requester
+from turkops.marketplace.context import load_json
 from turkops.marketplace.errors import request_error
 from turkops.marketplace.money import parse_amount
 from turkops.marketplace.requester import HitTypeProps
@@ -330,7 +331,7 @@ def dispatch(store: Store, operation: str, raw_body: bytes) -> Body:
             errors.UNSUPPORTED_OPERATION,
         )
     try:
-        body = json.loads(raw_body or b"{}")
+        body = load_json(raw_body or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise request_error("The request body is not valid JSON.") from None
     if not isinstance(body, dict):

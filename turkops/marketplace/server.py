@@ -6,8 +6,10 @@ Signatures are accepted without checking: the server is meant for loopback.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import re
 import socket
 import sys
 import threading
@@ -27,6 +29,20 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 AMZ_JSON = "application/x-amz-json-1.1"
+_DIGITS = re.compile(r"[0-9]+")
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _hostname(authority: str) -> str:
+    """'127.0.0.1:8765' / '[::1]:8765' / 'localhost' -> the lower-cased host without port."""
+    return (urlsplit(f"//{authority}").hostname or "").rstrip(".").lower()
+
+
+def _is_wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
 
 
 class MarketplaceHTTPServer(ThreadingHTTPServer):
@@ -85,12 +101,60 @@ class MarketplaceHandler(BaseHTTPRequestHandler):
         return self.server.ctx
 
     def _read_body(self) -> bytes | None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
+        """The request body, or None after answering 400/411/413 for a bad Content-Length.
+
+        int() would accept '-1' (rfile.read(-1) reads to EOF: no cap) and raise on 'abc', so
+        only plain digits are a length. After a refusal the connection closes: where the body
+        ends is unknown.
+        """
+        values = self.headers.get_all("Content-Length") or []
+        refusal: Response | None = None
+        if not values:
+            refusal = json_response(411, {"error": "a POST needs a Content-Length header"})
+        elif len(set(values)) != 1 or not _DIGITS.fullmatch(values[0].strip()):
+            refusal = json_response(400, {"error": "Content-Length must be one decimal number"})
+        elif int(values[0]) > MAX_BODY_BYTES:
+            refusal = json_response(413, {"error": f"body over {MAX_BODY_BYTES} bytes"})
+        if refusal is not None:
             self.close_connection = True
-            self._send(json_response(413, {"error": f"body over {MAX_BODY_BYTES} bytes"}))
+            self._send(refusal)
             return None
+        length = int(values[0])
         return self.rfile.read(length) if length else b""
+
+    def _admin_refusal(self, method: str) -> Response | None:
+        """CSRF and DNS-rebinding guard for /_admin/ (they change money, clock and answers).
+
+        A browser page on another site can POST text/plain or a form without a preflight, so a
+        POST must say application/json (which needs one we never grant), and any Origin or Host
+        must name this server: a loopback name or the bound address, on its port.
+        """
+        port = int(self.server.server_address[1])
+        bound = str(self.server.server_address[0]).lower()
+        own = _LOOPBACK_NAMES | {bound}
+        host_header = self.headers.get("Host")
+        if host_header is not None:
+            if _is_wildcard(bound):  # allow_remote on 0.0.0.0: any name of this machine
+                own = own | {_hostname(host_header)}
+            elif _hostname(host_header) not in own:
+                return json_response(403, {"error": "admin requests must name this server"})
+        origin = self.headers.get("Origin")
+        if origin is not None:
+            parts = urlsplit(origin.strip())
+            try:
+                origin_port = parts.port or 80
+            except ValueError:
+                origin_port = -1
+            name = (parts.hostname or "").rstrip(".").lower()
+            if parts.scheme != "http" or name not in own or origin_port != port:
+                return json_response(403, {"error": f"cross-origin admin request from {origin!r}"})
+        if method == "POST":
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                return json_response(
+                    415, {"error": "POST /_admin/ needs Content-Type: application/json"}
+                )
+        return None
 
     def setup(self) -> None:
         super().setup()
@@ -131,7 +195,9 @@ class MarketplaceHandler(BaseHTTPRequestHandler):
             hit_id = path.removeprefix("/work/")
             self._send(pages.work_page(self.ctx, hit_id, query, self._base_url()))
         elif path.startswith("/_admin/"):
-            self._send(admin.handle_admin(self.ctx, path.removeprefix("/_admin/"), "GET", b""))
+            refusal = self._admin_refusal("GET")
+            name = path.removeprefix("/_admin/")
+            self._send(refusal or admin.handle_admin(self.ctx, name, "GET", b""))
         else:
             self._send(json_response(404, {"error": f"no page at {path}"}))
 
@@ -146,8 +212,9 @@ class MarketplaceHandler(BaseHTTPRequestHandler):
         elif path == "/mturk/externalSubmit":
             self._send(pages.external_submit(self.ctx, body))
         elif path.startswith("/_admin/"):
+            refusal = self._admin_refusal("POST")
             name = path.removeprefix("/_admin/")
-            self._send(admin.handle_admin(self.ctx, name, "POST", body))
+            self._send(refusal or admin.handle_admin(self.ctx, name, "POST", body))
         else:
             self._send(json_response(404, {"error": f"nothing to POST at {path}"}))
 

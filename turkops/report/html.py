@@ -13,12 +13,13 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
 from turkops.db.models import Input, Pair, Sample
+from turkops.domain import InputError
 from turkops.formatting import fmt_interval, fmt_p
 from turkops.report.plots import method_bar_chart
 from turkops.services.collect import CollectOptions, CollectResult, collect_study
 from turkops.services.ratings import load_ratings
 from turkops.services.studies import load_activations
-from turkops.studyfiles import is_url
+from turkops.studyfiles import check_image, is_url
 from turkops.wiring import Runtime
 
 THUMBS_PER_CONCEPT = 12
@@ -193,23 +194,27 @@ def _cards(rt: Runtime, name: str, result: CollectResult, aggregation: str) -> l
             thumbs = []
             for act, sid, image, path, url in items[:THUMBS_PER_CONCEPT]:
                 label = result.sample_labels.get(sid)
+                src, note = _thumb_src(image, path, url)
                 pos, tot = votes.get(sid, (0, 0))
+                caption = f"{act:.2f} / {_fmt(label, 2)} / {pos} of {tot}"
                 thumbs.append(
                     {
-                        "src": _thumb_src(image, path, url),
-                        "alt": image,
-                        "caption": f"{act:.2f} / {_fmt(label, 2)} / {pos} of {tot}",
+                        "src": src,
+                        "alt": f"{image} ({note})" if note else image,
+                        "caption": f"{caption} ({note})" if note else caption,
                     }
                 )
             card_groups.append({"concept": concept, "thumbs": thumbs})
         top = []
         for row in top_rows.get(neuron, []):
             image, path, url = top_inputs.get(row, ("", None, None))
+            src, note = _thumb_src(image, path, url)
+            caption = f"{float(acts[row, neuron]):.2f}"
             top.append(
                 {
-                    "src": _thumb_src(image, path, url),
-                    "alt": image,
-                    "caption": f"{float(acts[row, neuron]):.2f}",
+                    "src": src,
+                    "alt": f"{image} ({note})" if note else image,
+                    "caption": f"{caption} ({note})" if note else caption,
                 }
             )
         cards.append(
@@ -223,17 +228,27 @@ def _cards(rt: Runtime, name: str, result: CollectResult, aggregation: str) -> l
     return cards
 
 
-def _thumb_src(image: str, path: str | None, url: str | None) -> str:
+def _thumb_src(image: str, path: str | None, url: str | None) -> tuple[str, str]:
+    """(src, note): an inline thumbnail, else the image's URL; the note says why none was made.
+
+    The file is checked before it is decoded (the same check as `study create`), because it may
+    have changed since: a decompression bomb is skipped with a note, never decoded.
+    """
+    note = ""
     if path:
         try:
+            check_image(Path(path))
             with Image.open(path) as opened:
+                opened.draft("RGB", (96, 96))  # JPEG: decode at reduced size
                 img = opened.convert("RGB")
             img.thumbnail((96, 96))
             buf = io.BytesIO()
             img.save(buf, format="PNG")
-            return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+            return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(), ""
+        except InputError as exc:
+            note = f"no thumbnail: {exc}"
         except (OSError, UnidentifiedImageError):
-            pass
+            note = "no thumbnail: unreadable image"
     if url:
-        return url
-    return image if is_url(image) else ""
+        return url, note
+    return (image if is_url(image) else ""), note

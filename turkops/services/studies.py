@@ -63,13 +63,17 @@ def create_study(
     activations_npy: Path,
     explanations_csv: Path,
     concept_scores_npz: Path | None = None,
+    allow_outside_paths: bool = False,
 ) -> StudySummary:
-    """Validate every file fully, then write arrays and rows; nothing is half-written."""
+    """Validate every file fully, then write arrays and rows; nothing is half-written.
+
+    Local images must lie inside the inputs CSV's folder unless `allow_outside_paths`.
+    """
     validate_name(name)
     with rt.transaction() as repo:
         if repo.study_exists(name):
             raise InputError(f"a study named {name!r} already exists (see `turkops study list`)")
-    inputs = read_inputs(inputs_csv)
+    inputs = read_inputs(inputs_csv, allow_outside_paths=allow_outside_paths)
     acts = read_activations(activations_npy, len(inputs))
     explanations = read_explanations(explanations_csv, acts.shape[1])
     scores = read_concept_scores(concept_scores_npz, len(inputs)) if concept_scores_npz else None
