@@ -90,7 +90,11 @@ def test_an_unreadable_image_on_one_rank_stops_every_rank_with_one_line(
         timm_vit_weights: Path, make_inputs: MakeInputs, tmp_path: Path) -> None:
     csv = make_inputs(4)
     last = csv.read_text().splitlines()[-1].split(",", 1)[1]
-    (csv.parent / last).write_bytes(b"not an image")  # in rank 1's slice
+    # In rank 1's slice. Truncated, not garbage: `study create`-style input checks read only the
+    # header (and refuse a non-image up front), so the failure must come from decoding on rank 1.
+    image = csv.parent / last
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) // 2])
     run = torchrun(2, ["-m", "turkops", *_args(csv, timm_vit_weights, tmp_path / "a.npy",
                                                 tmp_path / "cache", 1)], timeout=240)
     assert run.returncode != 0
