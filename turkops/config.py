@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from turkops.domain import ConfigError
@@ -17,6 +17,7 @@ from turkops.domain import ConfigError
 SANDBOX_URL = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
 PRODUCTION_URL = "https://mturk-requester.us-east-1.amazonaws.com"
 LOCAL_URL = "http://127.0.0.1:8765"
+PROLIFIC_URL = "https://api.prolific.com"
 
 
 class Settings(BaseSettings):
@@ -57,6 +58,29 @@ class Settings(BaseSettings):
     qualification_min_approval_rate: int = Field(98, ge=0, le=100, description="0 disables.")
     frame_height: int = Field(0, ge=0, description="HTMLQuestion FrameHeight; 0 = auto.")
     poll_interval_seconds: int = Field(300, ge=5)
+    # --- crowd provider (issue 11) -------------------------------------------------------
+    provider: str = Field("mturk", description="mturk | prolific; a study keeps its provider.")
+    # The token is a SecretStr so that repr(), logs and tracebacks show '**********'.
+    prolific_token: SecretStr | None = Field(None, description="Prolific API token.")
+    prolific_url: str = Field(PROLIFIC_URL, description="Prolific API base URL.")
+    prolific_workspace: str | None = Field(
+        None, description="Prolific workspace id, used to read the balance before a launch."
+    )
+    prolific_fee: Decimal = Field(
+        Decimal("0.333"), ge=0, le=1, description="Prolific service fee share of rewards."
+    )
+    prolific_vat: Decimal = Field(Decimal("0"), ge=0, le=1, description="VAT on the fee.")
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="Base URL of the task server participants reach."
+    )
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        v = value.strip().lower()
+        if v in {"mturk", "prolific"}:
+            return v
+        raise ValueError("must be mturk or prolific")
 
     @field_validator("endpoint")
     @classmethod

@@ -215,6 +215,18 @@ class MTurkGateway:
     def mark_reviewed(self, hit_id: str) -> None:
         self._call("update_hit_review_status", HITId=hit_id, Revert=False)
 
+    def send_bonus(
+        self, worker_id: str, assignment_id: str, amount: Decimal, reason: str, token: str
+    ) -> None:
+        self._call(
+            "send_bonus",
+            WorkerId=worker_id,
+            AssignmentId=assignment_id,
+            BonusAmount=f"{amount:.2f}",
+            Reason=reason,
+            UniqueRequestToken=token,
+        )
+
     def expire_hit(self, hit_id: str) -> None:
         # MTurk expires a HIT when ExpireAt is in the past (UpdateExpirationForHIT docs).
         self._call("update_expiration_for_hit", HITId=hit_id, ExpireAt=datetime(2015, 1, 1))
