@@ -104,8 +104,11 @@ def test_every_request_matches_the_fixture_written_from_the_api_reference(
         matching = [
             body
             for method, path, body in sent
-            if method == fx["method"] and pattern.match(path)
-            and (fx["body"] is None or body is None or shape(body).keys() == shape(fx["body"]).keys())
+            if method == fx["method"]
+            and pattern.match(path)
+            and (
+                fx["body"] is None or body is None or shape(body).keys() == shape(fx["body"]).keys()
+            )
         ]
         assert matching, f"{name}: no {fx['method']} {fx['path']} was sent"
         for body in matching:
@@ -164,7 +167,9 @@ def test_bulk_approve_sends_batches_of_at_most_1000(
     add_submissions(sim, study["id"], 2100)
     ids = [s["id"] for s in sim.state.study_submissions(study["id"])]
     assert client.bulk_approve(ids) == 3
-    sizes = [len(b["submission_ids"]) for m, p, b in sim.state.requests if p.endswith("bulk-approve/")]
+    sizes = [
+        len(b["submission_ids"]) for m, p, b in sim.state.requests if p.endswith("bulk-approve/")
+    ]
     assert sizes == [1000, 1000, 100]
     assert {s["status"] for s in sim.state.study_submissions(study["id"])} == {"APPROVED"}
 

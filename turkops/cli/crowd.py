@@ -13,6 +13,7 @@ from turkops.cli.common import console, progress_bar, runtime
 from turkops.domain import InputError, SamplingStrategy
 from turkops.services.launch import LaunchOptions, launch_study
 from turkops.services.poll import PollResult, ReviewPolicy, poll_study
+from turkops.services.publish import PublishResult, SessionOptions
 from turkops.services.sampling import sample_study
 from turkops.services.status import expire_study, study_status
 
@@ -101,8 +102,32 @@ def launch(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan and cost; create nothing."
     ),
+    tasks_per_session: int | None = typer.Option(
+        None,
+        "--tasks-per-session",
+        min=1,
+        help="Prolific: tasks (pages) per participant session (default: ~5 minutes at 15 s "
+        "per task, i.e. 20).",
+    ),
+    hourly_rate: str = typer.Option(
+        "12.00",
+        "--hourly-rate",
+        help="Prolific: target pay in USD per hour; the session reward follows from it "
+        "(refused below Prolific's minimum of $8/h).",
+    ),
+    check_rate: float = typer.Option(
+        0.2,
+        "--check-rate",
+        help="Prolific: attention-check tasks per real task in a session (0 disables).",
+    ),
+    test: bool = typer.Option(
+        False,
+        "--test",
+        help="Prolific: publish in test mode (test participants only, no spending).",
+    ),
 ) -> None:
-    """Create the study's HITs (resumable: a re-run never creates a HIT twice)."""
+    """Create the study's HITs (MTurk) or publish it as one Prolific study (resumable: a
+    re-run never creates anything twice). TURKOPS_PROVIDER picks the provider."""
     options = LaunchOptions(
         raters=raters,
         images_per_hit=images_per_hit,
@@ -110,6 +135,12 @@ def launch(
         max_cost=parse_money(max_cost, "--max-cost") if max_cost is not None else None,
         dry_run=dry_run,
         base_url=base_url,
+        sessions=SessionOptions(
+            tasks_per_session=tasks_per_session,
+            hourly_rate=parse_money(hourly_rate, "--hourly-rate"),
+            check_rate=check_rate,
+            test=test,
+        ),
     )
     with runtime() as rt, progress_bar() as bar:
         task = bar.add_task("creating HITs", total=None, visible=not dry_run)
@@ -119,7 +150,11 @@ def launch(
             options,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+    if result.sessions is not None:
+        _print_sessions(result.sessions, result.dry_run)
+        return
     p = result.plan
+    assert p is not None
     table = Table("HITs", "assignments", "rewards", "MTurk fees", "total", title="launch plan")
     table.add_row(
         str(p.hits), str(p.assignments), f"${p.rewards:.2f}", f"${p.fees:.2f}", f"${p.total:.2f}"
@@ -134,6 +169,31 @@ def launch(
             f"created {result.created} HITs, adopted {result.adopted} from an earlier "
             f"run, {result.already} already existed"
         )
+
+
+def _print_sessions(published: PublishResult, dry_run: bool) -> None:
+    p = published.plan
+    table = Table("places", "reward", "rewards", "fee", "VAT", "total", title="launch plan")
+    table.add_row(
+        str(p.places),
+        f"${p.reward:.2f}",
+        f"${p.rewards:.2f}",
+        f"${p.fees:.2f}",
+        f"${p.vat:.2f}",
+        f"${p.total:.2f}",
+    )
+    console.print(table)
+    console.print(
+        f"{p.tasks} tasks x {p.raters} raters in sessions of {p.tasks_per_session} tasks "
+        f"(+{p.check_rate:.0%} attention checks, ~{p.minutes} min, "
+        f"${p.hourly_rate:.2f}/h); fee {p.fee_rate:.1%}"
+    )
+    if dry_run:
+        console.print("dry run: nothing was created")
+    elif published.published:
+        console.print(f"published Prolific study {published.provider_ref}")
+    else:
+        console.print(f"already published as {published.provider_ref}")
 
 
 def _policy(approve: bool, reject_invalid: bool, reject_feedback: str | None) -> ReviewPolicy:

@@ -123,6 +123,7 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _m: None) -
             say(f"sampling {config.per_pair} images per pair with MG-IS")
             sample_study(rt, "demo", config.per_pair, SamplingStrategy.MG_IS, 0.2, config.seed)
             launched = launch_study(rt, "demo", LaunchOptions(raters=config.raters))
+            assert launched.plan is not None  # the demo's marketplace is MTurk-compatible
             say(
                 f"launched {launched.plan.hits} HITs x {config.raters} raters on the local "
                 f"marketplace ({market.url}), cost ${launched.plan.total:.2f} (simulated)"

@@ -94,8 +94,9 @@ class MTurkProvider:
     ) -> str:
         # MTurk has no separate set-up step: SendBonus carries a UniqueRequestToken, so the
         # "bonus id" is the call's arguments, paid (idempotently) by pay_bonus.
-        return "|".join((submission.worker_id, submission.submission_id, f"{amount:.2f}",
-                         token, reason))
+        return "|".join(
+            (submission.worker_id, submission.submission_id, f"{amount:.2f}", token, reason)
+        )
 
     def pay_bonus(self, bonus_ref: str) -> None:
         worker_id, assignment_id, amount, token, reason = bonus_ref.split("|", 4)

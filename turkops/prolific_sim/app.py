@@ -94,9 +94,7 @@ def build_app(state: SimState, rng: random.Random | None = None) -> Starlette:
         else:
             ids = body.get("submission_ids")
         state.bulk_approve(ids)
-        return JSONResponse(
-            {"message": "The request to bulk approve has been made successfully."}
-        )
+        return JSONResponse({"message": "The request to bulk approve has been made successfully."})
 
     def transition_submission(request: Request, body: Any) -> Any:
         return JSONResponse(state.transition_submission(request.path_params["id"], body))
@@ -148,8 +146,10 @@ def _page(request: Request, rows: list[dict[str, Any]], size: int) -> dict[str, 
     base = str(request.url.remove_query_params("page"))
 
     def link(n: int | None) -> dict[str, Any]:
-        return {"href": None if n is None else f"{base}{'&' if '?' in base else '?'}page={n}",
-                "title": "Page"}
+        return {
+            "href": None if n is None else f"{base}{'&' if '?' in base else '?'}page={n}",
+            "title": "Page",
+        }
 
     return {
         "results": rows[(page - 1) * size : page * size],

@@ -15,8 +15,14 @@ from turkops.prolific_sim.state import SimState
 
 
 class RunningSimulator:
-    def __init__(self, state: SimState, server: uvicorn.Server, thread: threading.Thread,
-                 port: int, host: str) -> None:
+    def __init__(
+        self,
+        state: SimState,
+        server: uvicorn.Server,
+        thread: threading.Thread,
+        port: int,
+        host: str,
+    ) -> None:
         self.state = state
         self._server = server
         self._thread = thread
@@ -52,7 +58,9 @@ def start_simulator(
     sock.bind((host, port))
     sock.listen(128)
     config = uvicorn.Config(
-        build_app(state, random.Random(seed)), log_level="warning", access_log=False,
+        build_app(state, random.Random(seed)),
+        log_level="warning",
+        access_log=False,
         lifespan="off",
     )
     server = uvicorn.Server(config)

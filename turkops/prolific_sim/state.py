@@ -109,7 +109,10 @@ class SimState:
             raise SimError(400, f"missing field(s): {', '.join(missing)}")
         if not isinstance(body["reward"], int) or body["reward"] < 1:
             raise SimError(400, "reward must be a positive integer (cents)")
-        if not isinstance(body["total_available_places"], int) or body["total_available_places"] < 1:
+        if (
+            not isinstance(body["total_available_places"], int)
+            or body["total_available_places"] < 1
+        ):
             raise SimError(400, "total_available_places must be a positive integer")
         codes = body["completion_codes"]
         if not isinstance(codes, list) or not all(

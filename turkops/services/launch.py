@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -21,15 +21,17 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from turkops.crowd import CrowdProvider
 from turkops.db.models import Hit, HitItem, HitType, Input, Pair, Sample, Study
 from turkops.db.repository import Repository
-from turkops.domain import BudgetError, InputError, StudyStatus
+from turkops.domain import BudgetError, ConfigError, InputError, StudyStatus
 from turkops.mturk.gateway import DuplicateRequestError, HitTypeSpec, RemoteHit
 from turkops.mturk.pricing import CostPlan, plan_cost
 from turkops.mturk.qualifications import qualification_requirements
 from turkops.mturk.questions import TaskImage, html_question, render_task_html
 from turkops.mturk.tasks import SampleItem, Task, pack_tasks, request_token
 from turkops.services.images import image_url
+from turkops.services.publish import PublishResult, SessionOptions, launch_sessions
 from turkops.wiring import Runtime
 
 log = logging.getLogger(__name__)
@@ -44,15 +46,30 @@ class LaunchOptions:
     max_cost: Decimal | None = None
     dry_run: bool = False
     base_url: str | None = None
+    # Providers that send workers to the task server (Prolific): sessions of several tasks.
+    sessions: SessionOptions = field(default_factory=SessionOptions)
 
 
 @dataclass(frozen=True, slots=True)
 class LaunchResult:
-    plan: CostPlan
+    plan: CostPlan | None  # MTurk's per-assignment plan; None on a session provider
     created: int
     adopted: int
     already: int
     dry_run: bool
+    provider: str = "mturk"
+    sessions: PublishResult | None = None  # the session plan and published work (Prolific)
+
+
+def launch_provider(rt: Runtime, study: Study, launched: bool) -> CrowdProvider:
+    """The study's provider: TURKOPS_PROVIDER before launch, the recorded one afterwards."""
+    wanted = rt.settings.provider
+    if launched and study.provider != wanted:
+        raise ConfigError(
+            f"study {study.name!r} runs on {study.provider}; a study cannot switch provider "
+            f"mid-way (set TURKOPS_PROVIDER={study.provider})"
+        )
+    return rt.provider(study.provider if launched else wanted)
 
 
 def launch_study(
@@ -65,15 +82,35 @@ def launch_study(
         raise InputError("--raters must be between 1 and 100")
     if not 1 <= options.images_per_hit <= 100:
         raise InputError("--images-per-hit must be between 1 and 100")
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        existing = repo.count(Hit, study.id)
+        provider = launch_provider(rt, study, existing > 0)
+    if not provider.hosts_task_pages:
+        published = launch_sessions(
+            rt,
+            name,
+            provider,
+            options.raters,
+            options.images_per_hit,
+            options.sessions,
+            options.max_cost,
+            options.dry_run,
+            options.base_url,
+        )
+        return LaunchResult(
+            None, int(published.published), 0, existing, options.dry_run, provider.name, published
+        )
     if options.reward < Decimal("0.01"):
         raise InputError("--reward must be at least $0.01 (MTurk's minimum)")
     with rt.transaction() as repo:
         study = repo.study(name)
         existing = repo.count(Hit, study.id)
+        plan: CostPlan
         if existing:
             plan = _plan_of_existing(repo, study)
         else:
-            tasks = _tasks(repo, study, options.images_per_hit)
+            tasks = study_tasks(repo, study, options.images_per_hit)
             plan = plan_cost(len(tasks), options.raters, options.reward, options.images_per_hit)
     pending = _pending_cost(rt, name)
     if options.max_cost is not None and plan.total > options.max_cost:
@@ -96,7 +133,8 @@ def launch_study(
     return LaunchResult(plan, created, adopted, already, False)
 
 
-def _tasks(repo: Repository, study: Study, images_per_hit: int) -> list[Task]:
+def study_tasks(repo: Repository, study: Study, images_per_hit: int) -> list[Task]:
+    """The study's samples packed into tasks, deterministically from its sample seed."""
     rows = repo.session.execute(
         select(Sample.id, Pair.concept).join(Pair).where(Pair.study_id == study.id)
     ).all()
@@ -165,7 +203,7 @@ def _record_hits(rt: Runtime, name: str, options: LaunchOptions, plan: CostPlan)
             for inp in repo.inputs(study.id):
                 if not inp.url and inp.image_path:
                     inp.url = image_url(inp, options.base_url, allow_inline=False)
-        tasks = _tasks(repo, study, options.images_per_hit)
+        tasks = study_tasks(repo, study, options.images_per_hit)
         uid = f"{study.name}|{study.created_at.isoformat()}|{study.id}"
         for task in tasks:
             hit = Hit(

@@ -59,3 +59,23 @@ def release_session(repo: Repository, session: TaskSession, status: str) -> int:
         leases=count,
     )
     return count
+
+
+def exclude_session_work(repo: Repository, session: TaskSession) -> int:
+    """Excluded work (a failed attention check) stops counting toward its tasks' raters: the
+    session's submitted leases are released, so those slots go back to the pool. Its
+    Assignments stay (valid=False) for the record; returns how many slots came back."""
+    result = repo.session.execute(
+        update(TaskLease)
+        .where(
+            TaskLease.session_row_id == session.id,
+            TaskLease.status.in_((LeaseStatus.SUBMITTED, LeaseStatus.LEASED)),
+        )
+        .values(status=LeaseStatus.RELEASED)
+    )
+    count = int(getattr(result, "rowcount", 0) or 0)
+    if count:
+        repo.log(
+            session.study_id, "session.excluded", entity=f"session:{session.id}", leases=count
+        )
+    return count

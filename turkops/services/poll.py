@@ -62,6 +62,13 @@ class PollResult:
 
 def poll_study(rt: Runtime, name: str, policy: ReviewPolicy | None = None) -> PollResult:
     policy = policy or ReviewPolicy()
+    with rt.transaction() as repo:
+        provider_name = repo.study(name).provider
+    provider = rt.provider(provider_name)
+    if not provider.hosts_task_pages:
+        from turkops.services.review import review_sessions
+
+        return review_sessions(rt, name, provider, policy)
     gateway = rt.gateway()
     result = PollResult()
     with rt.transaction() as repo:
