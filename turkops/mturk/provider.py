@@ -102,6 +102,14 @@ class MTurkProvider:
         worker_id, assignment_id, amount, token, reason = bonus_ref.split("|", 4)
         self.gateway.send_bonus(worker_id, assignment_id, Decimal(amount), reason, token)
 
+    def places_left(self, work_ref: str) -> int:
+        return self.gateway.get_hit(work_ref).available
+
+    def add_places(self, work_ref: str, extra: int) -> None:
+        self.gateway.client.create_additional_assignments_for_hit(
+            HITId=work_ref, NumberOfAdditionalAssignments=extra
+        )
+
     def stop(self, work_ref: str) -> None:
         self.gateway.expire_hit(work_ref)
 

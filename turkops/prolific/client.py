@@ -130,6 +130,14 @@ class ProlificClient:
         result: dict[str, Any] = self.request("GET", f"{API}/studies/{study_id}/")
         return result
 
+    def add_places(self, study_id: str, extra: int) -> dict[str, Any]:
+        """Raise total_available_places by `extra` (Prolific allows increases only)."""
+        current = int(self.get_study(study_id)["total_available_places"])
+        result: dict[str, Any] = self.request(
+            "PATCH", f"{API}/studies/{study_id}/", {"total_available_places": current + extra}
+        )
+        return result
+
     def studies(self) -> Iterator[dict[str, Any]]:
         return self.pages(f"{API}/studies/")
 

@@ -66,5 +66,12 @@ class ProlificProvider:
     def pay_bonus(self, bonus_ref: str) -> None:
         self.client.pay_bonus(bonus_ref)
 
+    def places_left(self, work_ref: str) -> int:
+        study = self.client.get_study(work_ref)
+        return max(0, int(study["total_available_places"]) - int(study.get("places_taken", 0)))
+
+    def add_places(self, work_ref: str, extra: int) -> None:
+        self.client.add_places(work_ref, extra)
+
     def stop(self, work_ref: str) -> None:
         self.client.transition_study(work_ref, "STOP")

@@ -39,7 +39,7 @@ def build_app(state: SimState, rng: random.Random | None = None) -> Starlette:
             return _error(SimError(500, "Internal server error", "Server Error"))
         body: Any = None
         raw = b""
-        if request.method == "POST":
+        if request.method in ("POST", "PATCH"):
             raw = await request.body()
             try:
                 body = json.loads(raw) if raw else {}
@@ -71,6 +71,9 @@ def build_app(state: SimState, rng: random.Random | None = None) -> Starlette:
 
     def get_study(request: Request, body: Any) -> Any:
         return dict(state.study(request.path_params["id"]))
+
+    def update_study(request: Request, body: Any) -> Any:
+        return JSONResponse(state.update_study(request.path_params["id"], body))
 
     def transition(request: Request, body: Any) -> Any:
         return state.transition_study(request.path_params["id"], str(body.get("action")))
@@ -120,6 +123,7 @@ def build_app(state: SimState, rng: random.Random | None = None) -> Starlette:
         route(f"{API}/studies/", create_study, ["POST"]),
         route(f"{API}/studies/", list_studies, ["GET"]),
         route(f"{API}/studies/{{id}}/", get_study, ["GET"]),
+        route(f"{API}/studies/{{id}}/", update_study, ["PATCH"]),
         route(f"{API}/studies/{{id}}/transition/", transition, ["POST"]),
         route(f"{API}/studies/{{id}}/test-study/", test_study, ["POST"]),
         route(f"{API}/studies/{{id}}/submissions/", submissions, ["GET"]),

@@ -158,6 +158,20 @@ class SimState:
                 raise SimError(400, f"cannot {action} a study that is {status}")
             return dict(study)
 
+    def update_study(self, study_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            study = self.study(study_id)
+            places = body.get("total_available_places")
+            if set(body) - {"total_available_places", "internal_name", "description"}:
+                raise SimError(400, "only places, internal_name and description can change")
+            if places is not None:
+                if not isinstance(places, int) or places < study["total_available_places"]:
+                    raise SimError(400, "total_available_places can only increase")
+                study["total_available_places"] = places
+                if study["status"] == "COMPLETED":
+                    study["status"] = "ACTIVE"
+            return dict(study)
+
     def test_study(self, study_id: str) -> dict[str, Any]:
         with self.lock:
             study = self.study(study_id)
@@ -181,7 +195,9 @@ class SimState:
             taken = sum(
                 1
                 for s in self.submissions.values()
-                if s["study_id"] == study_id and s["status"] not in ("RETURNED", "TIMED-OUT")
+                # Prolific re-offers the places of returned, timed-out and rejected work.
+                if s["study_id"] == study_id
+                and s["status"] not in ("RETURNED", "TIMED-OUT", "REJECTED")
             )
             if study["status"] != "ACTIVE" or taken >= study["total_available_places"]:
                 return None

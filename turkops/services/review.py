@@ -8,7 +8,8 @@ task-server session of that participant:
   "Prolific's attention and comprehension check policy"): rejection is fair only after two
   failed checks, so we reject (FAILED_CHECK, a message the participant can read) when the
   session failed at least two, else approve; either way its ratings stay excluded, its
-  task slots go back to the pool, and the participant joins the blocklist;
+  task slots go back to the pool (and places are added for approved ones), and a
+  rejected participant joins the blocklist (blocked_workers) for later studies;
 - returned / timed out -> the session's open leases are released (services.leases).
 Remote first, local after: a crash in between is repaired by the next pass, which sees the
 provider's APPROVED/REJECTED state and records it (nothing is decided twice).
@@ -17,16 +18,22 @@ provider's APPROVED/REJECTED state and records it (nothing is decided twice).
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
 from turkops.crowd import CrowdProvider, Rejection, Submission, SubmissionState
-from turkops.db.models import Assignment, BlockedWorker, Hit, HitType, TaskSession
+from turkops.db.models import Assignment, BlockedWorker, Hit, HitType, TaskLease, TaskSession
 from turkops.db.repository import Repository
 from turkops.domain import AssignmentStatus, InputError, ProviderError, StudyStatus
-from turkops.services.leases import SessionStatus, exclude_session_work, release_session
+from turkops.services.leases import (
+    LeaseStatus,
+    SessionStatus,
+    exclude_session_work,
+    release_session,
+)
 from turkops.services.poll import PollResult, ReviewPolicy
 from turkops.services.publish import plan_of
 from turkops.wiring import Runtime
@@ -67,6 +74,9 @@ def review_sessions(
                         else SessionStatus.TIMED_OUT
                     )
                     result.hits_changed += release_session(repo, session, status) > 0
+                    # A returned session withdrew: its submitted tasks are not used (nor
+                    # paid), and their slots go back to the pool.
+                    _exclude(repo, study_id, session, sub, None, problem=sub.raw_status.lower())
                 continue
             if sub.state in (SubmissionState.APPROVED, SubmissionState.REJECTED):
                 if session is not None:
@@ -85,16 +95,27 @@ def review_sessions(
             done = session.status == SessionStatus.COMPLETED and sub.code == code
             checks_failed = session.checks_failed
         if failed:
-            if checks_failed >= REJECT_AFTER_FAILED_CHECKS and policy.approve:
+            reject = checks_failed >= REJECT_AFTER_FAILED_CHECKS
+            if reject and policy.approve:
                 message = FAILED_CHECK_MESSAGE.format(failed=checks_failed)
                 provider.reject(sub.submission_id, Rejection(message, "FAILED_CHECK"))
                 result.rejected += 1
             elif policy.approve:
-                approve.append((sub, -1))  # approved, ratings excluded
+                approve.append((sub, -1))  # approved, ratings excluded, places topped up
             with rt.transaction() as repo:
                 session = repo.session.get(TaskSession, session_id)
                 assert session is not None
-                _exclude(repo, study_id, session, sub, provider.name)
+                _exclude(repo, study_id, session, sub, provider.name if reject else None)
+                if reject and policy.approve:
+                    rejected = Submission(
+                        sub.submission_id,
+                        sub.work_ref,
+                        sub.worker_id,
+                        SubmissionState.REJECTED,
+                        sub.code,
+                        raw_status="REJECTED",
+                    )
+                    _record(repo, study_id, session, rejected, per_task)
         elif done and policy.approve:
             approve.append((sub, 1))
         elif not done:
@@ -119,7 +140,41 @@ def review_sessions(
                 _record(repo, study_id, session, approved, per_task)
                 result.approved += 1
     _settle(rt, name, study_id, provider, ref, result)
+    if not result.complete:
+        _top_up(rt, study_id, provider, ref, int(str(params["tasks_per_session"])))
     return result
+
+
+def _top_up(
+    rt: Runtime, study_id: int, provider: CrowdProvider, ref: str, per_session: int
+) -> None:
+    """Offer more places when the free ones cannot cover the unheld task slots: excluded
+    work must be redone, and the last sessions of a study get fewer tasks than a full
+    session (a participant never rates the same task twice)."""
+    with rt.transaction() as repo:
+        held = dict(
+            repo.session.execute(
+                select(TaskLease.hit_row_id, func.count(TaskLease.id))
+                .join(Hit, TaskLease.hit_row_id == Hit.id)
+                .where(
+                    Hit.study_id == study_id,
+                    TaskLease.status.in_((LeaseStatus.LEASED, LeaseStatus.SUBMITTED)),
+                )
+                .group_by(TaskLease.hit_row_id)
+            ).all()
+        )
+        hits = repo.session.scalars(select(Hit).where(Hit.study_id == study_id)).all()
+        unheld = sum(max(0, h.max_assignments - held.get(h.id, 0)) for h in hits)
+        # A session can rate at most one slot per task, so the fullest task bounds it too.
+        widest = max((h.max_assignments - held.get(h.id, 0) for h in hits), default=0)
+    if unheld == 0:
+        return
+    needed = max(math.ceil(unheld / per_session), widest)
+    extra = needed - provider.places_left(ref)
+    if extra > 0:
+        provider.add_places(ref, extra)
+        with rt.transaction() as repo:
+            repo.log(study_id, "work.places_added", f"work:{ref}", extra=extra, unheld=unheld)
 
 
 def _session(repo: Repository, study_id: int, participant_id: str) -> TaskSession | None:
@@ -171,30 +226,37 @@ def _record(
 
 
 def _exclude(
-    repo: Repository, study_id: int, session: TaskSession, sub: Submission, provider: str
+    repo: Repository,
+    study_id: int,
+    session: TaskSession,
+    sub: Submission,
+    block_on: str | None,
+    problem: str = "failed attention check",
 ) -> None:
-    """Failed attention checks: ratings excluded and recorded, slots freed, worker blocked."""
+    """Failed attention checks: ratings excluded and recorded, slots freed; a rejected
+    participant is also blocked from later studies on provider `block_on`."""
     for a in _assignments(repo, session):
         if a.valid:
             a.valid = False
-            a.problem = "failed attention check"
+            a.problem = problem
     exclude_session_work(repo, session)
     blocked = repo.session.scalar(
         select(BlockedWorker).where(
-            BlockedWorker.provider == provider, BlockedWorker.worker_id == sub.worker_id
+            BlockedWorker.provider == block_on, BlockedWorker.worker_id == sub.worker_id
         )
     )
-    if blocked is None:
+    if block_on is not None and blocked is None:
         repo.session.add(
             BlockedWorker(
-                provider=provider, worker_id=sub.worker_id, reason="failed attention check"
+                provider=block_on, worker_id=sub.worker_id, reason="failed attention check"
             )
         )
     repo.log(
         study_id,
-        "submission.failed_check",
+        "submission.excluded",
         f"submission:{sub.submission_id}",
         session=session.id,
+        problem=problem,
         checks_failed=session.checks_failed,
     )
 
