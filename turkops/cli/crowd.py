@@ -143,7 +143,7 @@ def launch(
         ),
     )
     with runtime() as rt, progress_bar() as bar:
-        task = bar.add_task("creating HITs", total=None, visible=not dry_run)
+        task = bar.add_task("launching", total=None, visible=not dry_run)
         result = launch_study(
             rt,
             study,

@@ -110,3 +110,15 @@ def plan_sessions(
         fee_rate=fee_rate,
         vat_rate=vat_rate,
     )
+
+
+def task_cost(
+    tasks_per_session: int | None = None,
+    hourly_rate: Decimal = DEFAULT_HOURLY_RATE,
+    fee_rate: Decimal = Decimal("0.333"),
+    vat_rate: Decimal = Decimal("0"),
+    check_rate: float = DEFAULT_CHECK_RATE,
+) -> Decimal:
+    """What one rater doing one task costs on Prolific, with fee and VAT (for planning)."""
+    plan = plan_sessions(1, 1, tasks_per_session, hourly_rate, fee_rate, vat_rate, check_rate)
+    return plan.paid_per_task()

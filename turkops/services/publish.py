@@ -140,6 +140,7 @@ def _record(
             "fee_rate": str(plan.fee_rate),
             "vat_rate": str(plan.vat_rate),
             "places": plan.places,
+            "unit_cost": str(plan.paid_per_task()),
             "token": "turkops-" + hashlib.sha256(uid.encode()).hexdigest()[:40],
         }
         hit_type = HitType(
