@@ -18,9 +18,7 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def env(
-    db_url: str, tmp_path: Path, sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch
-) -> str:
+def env(db_url: str, tmp_path: Path, sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("TURKOPS_DATABASE_URL", db_url)
     monkeypatch.setenv("TURKOPS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TURKOPS_PROVIDER", "prolific")
@@ -63,7 +61,10 @@ def test_below_minimum_rate_is_one_line(env: str) -> None:
 
 
 def test_token_never_appears_in_output_logs_or_database(
-    env: str, sim: RunningSimulator, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    env: str,
+    sim: RunningSimulator,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     outputs = []
