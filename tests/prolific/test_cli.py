@@ -91,3 +91,39 @@ def test_token_never_appears_in_output_logs_or_database(
             for row in conn.execute(text(f"SELECT * FROM {table}")):
                 assert TOKEN not in str(row), table
     engine.dispose()
+
+
+def test_marketplace_serve_prolific_runs_the_simulator(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    env = {**os.environ, "TURKOPS_PROLIFIC_TOKEN": TOKEN, "PYTHONPATH": str(Path.cwd())}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "turkops", "marketplace", "serve", "--provider", "prolific",
+         "--port", "0", "--workers", "3", "--fault-429-every", "5"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert "listening on http://127.0.0.1:" in first, first
+        url = first.split("listening on ")[1].strip()
+        headers = {"Authorization": f"Token {TOKEN}"}
+        ok = httpx.get(f"{url}/api/v1/studies/", headers=headers)
+        assert ok.status_code == 200 and ok.json()["results"] == []
+        denied = httpx.get(f"{url}/api/v1/studies/", headers={"Authorization": "Token x"})
+        assert denied.status_code == 401 and denied.json()["error"]["status"] == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "simulator stopped" in out and TOKEN not in first + out
+
+
+def test_marketplace_serve_prolific_needs_a_token() -> None:
+    result = runner.invoke(app, ["marketplace", "serve", "--provider", "prolific"])
+    assert result.exit_code == 2 and "TURKOPS_PROLIFIC_TOKEN" in result.output

@@ -11,6 +11,7 @@ from types import TracebackType
 import uvicorn
 
 from turkops.prolific_sim.app import build_app
+from turkops.prolific_sim.participants import CrowdConfig, SimulatedCrowd
 from turkops.prolific_sim.state import SimState
 
 
@@ -22,14 +23,18 @@ class RunningSimulator:
         thread: threading.Thread,
         port: int,
         host: str,
+        crowd: SimulatedCrowd | None = None,
     ) -> None:
         self.state = state
+        self.crowd = crowd
         self._server = server
         self._thread = thread
         self.port = port
         self.url = f"http://{host}:{port}"
 
     def stop(self) -> None:
+        if self.crowd is not None:
+            self.crowd.stop()
         self._server.should_exit = True
         self._thread.join(timeout=10)
 
@@ -50,9 +55,14 @@ class RunningSimulator:
 
 
 def start_simulator(
-    state: SimState, host: str = "127.0.0.1", port: int = 0, seed: int | None = None
+    state: SimState,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    seed: int | None = None,
+    crowd: CrowdConfig | None = None,
 ) -> RunningSimulator:
-    """Serve the simulated Prolific API on host:port (0 = a free port) until stop()."""
+    """Serve the simulated Prolific API on host:port (0 = a free port) until stop(); with
+    `crowd`, simulated participants take every published study."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -69,4 +79,7 @@ def start_simulator(
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
-    return RunningSimulator(state, server, thread, sock.getsockname()[1], host)
+    running = SimulatedCrowd(state, crowd) if crowd is not None else None
+    if running is not None:
+        running.start()
+    return RunningSimulator(state, server, thread, sock.getsockname()[1], host, running)
