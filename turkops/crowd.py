@@ -103,8 +103,10 @@ class CrowdProvider(Protocol):
         """Set a bonus up (not paid yet); returns the provider's bonus id."""
         ...
 
-    def pay_bonus(self, bonus_ref: str) -> None:
-        """Pay a bonus that create_bonus set up; never call twice for one bonus."""
+    def pay_bonus(
+        self, bonus_ref: str, submission: Submission, amount: Decimal, reason: str, token: str
+    ) -> None:
+        """Pay a bonus that create_bonus set up (same arguments); never call twice for one."""
         ...
 
     def places_left(self, work_ref: str) -> int:

@@ -241,3 +241,31 @@ def test_test_mode_publishes_with_test_study(prt: Runtime, sim: RunningSimulator
     assert not any(p.endswith("/transition/") for p in paths)
     (remote,) = sim.state.studies.values()
     assert remote["is_test"] is True
+
+
+def test_a_bonus_is_paid_once_even_if_asked_twice_or_interrupted(
+    prt: Runtime, sim: RunningSimulator
+) -> None:
+    from turkops.db.models import Bonus
+    from turkops.domain import ProviderError
+    from turkops.services.bonuses import BonusStatus, pay_bonus
+
+    launch_study(prt, "s", options())
+    study_id, ref, params = study_row(prt)
+    run_session(prt, study_id, "p-good", PER_SESSION, code=str(params["completion_code"]))
+    first = pay_bonus(prt, "s", "p-good", Decimal("0.50"), "careful answers")
+    again = pay_bonus(prt, "s", "p-good", Decimal("0.50"), "careful answers")
+    assert first.paid_now and not again.paid_now and again.status == BonusStatus.PAID
+    assert len(sim.state.bonus_payments) == 1
+    (bonus,) = sim.state.bonuses.values()
+    assert bonus["csv_bonuses"] == "p-good,0.50\n" and bonus["study"] == ref
+    # Interrupted between "paying" and "paid": never paid again by turkops.
+    with prt.transaction() as repo:
+        row = repo.session.scalar(select(Bonus).where(Bonus.token == first.token))
+        assert row is not None
+        row.status = BonusStatus.PAYING
+    with pytest.raises(ProviderError, match="will not pay it again"):
+        pay_bonus(prt, "s", "p-good", Decimal("0.50"), "careful answers")
+    assert len(sim.state.bonus_payments) == 1
+    with pytest.raises(InputError, match="did no work"):
+        pay_bonus(prt, "s", "nobody", Decimal("0.50"), "x")

@@ -285,6 +285,22 @@ def expire(study: str = typer.Argument(..., help="Study name.")) -> None:
     console.print(f"expired {n} HITs")
 
 
+@app.command()
+def bonus(
+    study: str = typer.Argument(..., help="Study name."),
+    worker: str = typer.Argument(..., help="Worker id (MTurk) or PROLIFIC_PID."),
+    amount: str = typer.Argument(..., help="USD, e.g. 0.50."),
+    reason: str = typer.Option(..., "--reason", help="Message the worker sees."),
+) -> None:
+    """Pay a worker of the study a bonus, at most once (the same bonus asked twice is paid
+    once; one interrupted while paying is reported, never paid again)."""
+    from turkops.services.bonuses import pay_bonus
+
+    with runtime() as rt:
+        r = pay_bonus(rt, study, worker, parse_money(amount, "AMOUNT"), reason)
+    console.print(f"bonus {r.token}: {'paid' if r.paid_now else 'already ' + r.status}")
+
+
 images_app = typer.Typer(help="Make the study's images reachable by workers.")
 app.add_typer(images_app, name="images")
 

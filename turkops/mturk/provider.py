@@ -92,15 +92,13 @@ class MTurkProvider:
     def create_bonus(
         self, work_ref: str, submission: Submission, amount: Decimal, reason: str, token: str
     ) -> str:
-        # MTurk has no separate set-up step: SendBonus carries a UniqueRequestToken, so the
-        # "bonus id" is the call's arguments, paid (idempotently) by pay_bonus.
-        return "|".join(
-            (submission.worker_id, submission.submission_id, f"{amount:.2f}", token, reason)
-        )
+        # MTurk has no separate set-up step: SendBonus itself carries a UniqueRequestToken.
+        return submission.submission_id
 
-    def pay_bonus(self, bonus_ref: str) -> None:
-        worker_id, assignment_id, amount, token, reason = bonus_ref.split("|", 4)
-        self.gateway.send_bonus(worker_id, assignment_id, Decimal(amount), reason, token)
+    def pay_bonus(
+        self, bonus_ref: str, submission: Submission, amount: Decimal, reason: str, token: str
+    ) -> None:
+        self.gateway.send_bonus(submission.worker_id, bonus_ref, amount, reason, token[:64])
 
     def places_left(self, work_ref: str) -> int:
         return self.gateway.get_hit(work_ref).available

@@ -63,7 +63,9 @@ class ProlificProvider:
         raw = self.client.create_bonus(work_ref, f"{submission.worker_id},{amount:.2f}\n")
         return str(raw["id"])
 
-    def pay_bonus(self, bonus_ref: str) -> None:
+    def pay_bonus(
+        self, bonus_ref: str, submission: Submission, amount: Decimal, reason: str, token: str
+    ) -> None:
         self.client.pay_bonus(bonus_ref)
 
     def places_left(self, work_ref: str) -> int:
