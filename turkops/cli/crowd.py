@@ -301,6 +301,23 @@ def bonus(
     console.print(f"bonus {r.token}: {'paid' if r.paid_now else 'already ' + r.status}")
 
 
+@app.command()
+def block(
+    worker: str = typer.Argument(..., help="Worker id (MTurk) or PROLIFIC_PID."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the event log)."),
+    provider: str | None = typer.Option(
+        None, "--provider", help="mturk or prolific (default TURKOPS_PROVIDER)."
+    ),
+) -> None:
+    """Keep a worker out of every later study on that provider (Prolific: blocklist
+    filter; MTurk: turkops' block qualification)."""
+    from turkops.services.blocklist import block_worker
+
+    with runtime() as rt:
+        added = block_worker(rt, provider or rt.settings.provider, worker, reason)
+    console.print("blocked" if added else "already blocked")
+
+
 images_app = typer.Typer(help="Make the study's images reachable by workers.")
 app.add_typer(images_app, name="images")
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -22,12 +22,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from turkops.crowd import CrowdProvider
-from turkops.db.models import Hit, HitItem, HitType, Input, Pair, Sample, Study
+from turkops.db.models import BlockedWorker, Hit, HitItem, HitType, Input, Pair, Sample, Study
 from turkops.db.repository import Repository
 from turkops.domain import BudgetError, ConfigError, InputError, StudyStatus
 from turkops.mturk.gateway import DuplicateRequestError, HitTypeSpec, RemoteHit
 from turkops.mturk.pricing import CostPlan, plan_cost
-from turkops.mturk.qualifications import qualification_requirements
+from turkops.mturk.qualifications import (
+    BLOCK_QUALIFICATION,
+    blocklist_requirement,
+    qualification_requirements,
+)
 from turkops.mturk.questions import TaskImage, html_question, render_task_html
 from turkops.mturk.tasks import SampleItem, Task, pack_tasks, request_token
 from turkops.services.images import image_url
@@ -128,7 +132,7 @@ def launch_study(
                 f"launching needs ${to_commit:.2f} but the account balance is ${balance:.2f}"
             )
     if not existing:
-        _record_hits(rt, name, options, plan)
+        _record_hits(rt, name, options, plan, provider.name)
     created, adopted, already = _create_pending(rt, name, options, progress)
     return LaunchResult(plan, created, adopted, already, False)
 
@@ -175,8 +179,10 @@ def _hit_type_spec(rt: Runtime, options: LaunchOptions) -> HitTypeSpec:
     )
 
 
-def _record_hits(rt: Runtime, name: str, options: LaunchOptions, plan: CostPlan) -> None:
-    spec = _hit_type_spec(rt, options)
+def _record_hits(
+    rt: Runtime, name: str, options: LaunchOptions, plan: CostPlan, provider: str
+) -> None:
+    spec = _with_blocklist(rt, _hit_type_spec(rt, options), provider)
     params = json.dumps(_spec_dict(spec), sort_keys=True, default=str)
     params_hash = hashlib.sha256(params.encode()).hexdigest()
     hit_type_id = rt.gateway().create_hit_type(spec)
@@ -232,6 +238,28 @@ def _record_hits(rt: Runtime, name: str, options: LaunchOptions, plan: CostPlan)
             reward=str(options.reward),
             total=str(plan.total),
         )
+
+
+def _with_blocklist(rt: Runtime, spec: HitTypeSpec, provider: str) -> HitTypeSpec:
+    """Blocked MTurk workers hold our block qualification; the HIT type excludes them."""
+    with rt.transaction() as repo:
+        blocked = repo.session.scalars(
+            select(BlockedWorker.worker_id)
+            .where(BlockedWorker.provider == provider)
+            .order_by(BlockedWorker.id)
+        ).all()
+    if not blocked:
+        return spec
+    gateway = rt.gateway()
+    qid = gateway.ensure_qualification_type(
+        BLOCK_QUALIFICATION, "Workers whose earlier turkops work could not be accepted."
+    )
+    for worker_id in blocked:
+        gateway.grant_qualification(qid, worker_id)
+    return replace(
+        spec,
+        qualification_requirements=(*spec.qualification_requirements, blocklist_requirement(qid)),
+    )
 
 
 def _spec_dict(spec: HitTypeSpec) -> dict[str, object]:
