@@ -127,3 +127,14 @@ def test_marketplace_serve_prolific_runs_the_simulator(tmp_path: Path) -> None:
 def test_marketplace_serve_prolific_needs_a_token() -> None:
     result = runner.invoke(app, ["marketplace", "serve", "--provider", "prolific"])
     assert result.exit_code == 2 and "TURKOPS_PROLIFIC_TOKEN" in result.output
+
+
+def test_a_dry_run_needs_no_token_but_a_launch_does(
+    env: str, sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TURKOPS_PROLIFIC_TOKEN")
+    dry = runner.invoke(app, ["launch", "s", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    real = runner.invoke(app, ["launch", "s"])
+    assert real.exit_code == 2 and "TURKOPS_PROLIFIC_TOKEN is not set" in real.output
+    assert not sim.state.studies

@@ -208,6 +208,8 @@ def _print_pass(r: PollResult) -> None:
         f"{r.approved} approved, {r.rejected} rejected, {r.changed_behind_our_back} changed "
         f"remotely; {r.hits_done}/{r.hits_total} HITs done"
     )
+    for problem in r.problems[:10]:
+        console.print(f"needs review: {problem}")
 
 
 @app.command()

@@ -69,6 +69,8 @@ class ProlificClient:
     # transport -------------------------------------------------------------------------
     def request(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
         """One API call with retries; returns the decoded JSON (None for an empty body)."""
+        if "authorization" not in self.http.headers:
+            raise ConfigError("TURKOPS_PROLIFIC_TOKEN is not set (Prolific > API tokens)")
         last = ""
         for attempt in range(1, self.max_attempts + 1):
             try:
@@ -195,6 +197,8 @@ class ProlificClient:
     def pay_bonus(self, bonus_id: str) -> None:
         # Not idempotent (Prolific docs): no automatic retry may repeat a sent request, so a
         # 5xx here is an error for the caller, who knows whether the payment was recorded.
+        if "authorization" not in self.http.headers:
+            raise ConfigError("TURKOPS_PROLIFIC_TOKEN is not set (Prolific > API tokens)")
         resp = self.http.post(f"{API}/bulk-bonus-payments/{bonus_id}/pay/")
         if resp.status_code in (401, 403):
             raise ProlificAuthError(
@@ -226,10 +230,11 @@ def _detail(resp: httpx.Response) -> str:
 
 def build_http(base_url: str, token: str, timeout: float) -> httpx.Client:
     """The httpx client with the token header; the only place the token is read."""
-    if not token:
-        raise ConfigError("TURKOPS_PROLIFIC_TOKEN is not set (Prolific > API tokens)")
+    headers = {"Accept": "application/json"}
+    if token:  # without one, the first call says so (a dry run needs no token)
+        headers["Authorization"] = f"Token {token}"
     return httpx.Client(
         base_url=base_url.rstrip("/"),
-        headers={"Authorization": f"Token {token}", "Accept": "application/json"},
+        headers=headers,
         timeout=httpx.Timeout(timeout, connect=10.0),
     )
