@@ -269,3 +269,41 @@ def test_a_bonus_is_paid_once_even_if_asked_twice_or_interrupted(
     assert len(sim.state.bonus_payments) == 1
     with pytest.raises(InputError, match="did no work"):
         pay_bonus(prt, "s", "nobody", Decimal("0.50"), "x")
+
+
+def test_a_poll_killed_after_its_remote_decisions_is_repaired_by_the_next(
+    prt: Runtime, sim: RunningSimulator
+) -> None:
+    """The state kill -9 leaves between Prolific's answer and our commit: decided remotely,
+    not recorded locally. The next pass records it and decides nothing twice."""
+    launch_study(prt, "s", options())
+    study_id, ref, params = study_row(prt)
+    code, failed = str(params["completion_code"]), str(params["failed_check_code"])
+    run_session(prt, study_id, "p-ok", PER_SESSION, code=code)
+    ok = finish(sim, ref, "p-ok", "AWAITING REVIEW", code)
+    run_session(prt, study_id, "p-bad", PER_SESSION, status=SessionStatus.FAILED_CHECK,
+                code=failed, checks_failed=3)  # fmt: skip
+    bad = finish(sim, ref, "p-bad", "AWAITING REVIEW", failed)
+    sim.state.bulk_approve([ok])  # what the killed pass had sent
+    sim.state.transition_submission(bad, {"action": "REJECT", "message": "x" * 100,
+                                          "rejection_category": "FAILED_CHECK"})  # fmt: skip
+    sent_before = len(sim.state.requests)
+    result = poll_study(prt, "s")
+    decisions = [
+        p for _, p, _ in sim.state.requests[sent_before:]
+        if p.endswith("bulk-approve/") or "/submissions/" in p and p.endswith("/transition/")
+    ]  # fmt: skip
+    assert decisions == [] and (result.approved, result.rejected) == (0, 0)
+    assert result.changed_behind_our_back == 2 * PER_SESSION
+    with prt.transaction() as repo:
+        statuses = sorted(repo.session.scalars(select(Assignment.status)).all())
+        assert statuses == ["Approved"] * PER_SESSION + ["Rejected"] * PER_SESSION
+        assert list(repo.session.scalars(select(BlockedWorker.worker_id))) == ["p-bad"]
+        held = repo.session.scalar(
+            select(func.count(TaskLease.id)).where(TaskLease.status != LeaseStatus.RELEASED)
+        )
+        assert held == PER_SESSION  # only p-ok's tasks still count toward raters
+    again = poll_study(prt, "s")
+    assert again.changed_behind_our_back == 0
+    with prt.transaction() as repo:
+        assert len(repo.events(study_id, "submission.excluded")) == 1

@@ -83,6 +83,18 @@ def review_sessions(
                     result.changed_behind_our_back += _record(
                         repo, study_id, session, sub, per_task
                     )
+                    if sub.state == SubmissionState.REJECTED:
+                        # Rejected work never counts (also when a pass died between the
+                        # remote rejection and recording it): exclude, free slots, block.
+                        failed = session.status == SessionStatus.FAILED_CHECK
+                        _exclude(
+                            repo,
+                            study_id,
+                            session,
+                            sub,
+                            provider.name if failed else None,
+                            problem="failed attention check" if failed else "rejected",
+                        )
                 continue
             if sub.state != SubmissionState.AWAITING_REVIEW:
                 continue
@@ -235,11 +247,13 @@ def _exclude(
 ) -> None:
     """Failed attention checks: ratings excluded and recorded, slots freed; a rejected
     participant is also blocked from later studies on provider `block_on`."""
+    changed = 0
     for a in _assignments(repo, session):
         if a.valid:
             a.valid = False
             a.problem = problem
-    exclude_session_work(repo, session)
+            changed += 1
+    changed += exclude_session_work(repo, session)
     blocked = repo.session.scalar(
         select(BlockedWorker).where(
             BlockedWorker.provider == block_on, BlockedWorker.worker_id == sub.worker_id
@@ -251,14 +265,16 @@ def _exclude(
                 provider=block_on, worker_id=sub.worker_id, reason="failed attention check"
             )
         )
-    repo.log(
-        study_id,
-        "submission.excluded",
-        f"submission:{sub.submission_id}",
-        session=session.id,
-        problem=problem,
-        checks_failed=session.checks_failed,
-    )
+        changed += 1
+    if changed:  # a later pass over the same submission logs nothing again
+        repo.log(
+            study_id,
+            "submission.excluded",
+            f"submission:{sub.submission_id}",
+            session=session.id,
+            problem=problem,
+            checks_failed=session.checks_failed,
+        )
 
 
 def _settle(
