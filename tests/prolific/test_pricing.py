@@ -30,9 +30,7 @@ def test_defaults_make_a_five_minute_session_of_twenty_tasks() -> None:
 
 
 def test_vat_applies_to_the_fee_and_checks_take_time() -> None:
-    plan = plan_sessions(
-        40, 3, 20, Decimal("12"), Decimal("0.333"), Decimal("0.2"), check_rate=0.2
-    )
+    plan = plan_sessions(40, 3, 20, Decimal("12"), Decimal("0.333"), Decimal("0.2"), check_rate=0.2)
     assert plan.minutes == 6  # 24 pages x 15 s
     assert plan.vat == (plan.fees * Decimal("0.2")).quantize(Decimal("0.01"))
     assert plan.total == plan.rewards + plan.fees + plan.vat
@@ -64,3 +62,27 @@ def test_reward_never_falls_below_the_minimum_on_the_stated_minutes(
 def test_task_cost_is_the_all_in_share_of_a_session() -> None:
     per_task = task_cost(20, Decimal("12"), Decimal("0.333"), check_rate=0.0)
     assert per_task == Decimal("0.0667")  # ($1.00 + 33.3%) / 20
+
+
+def test_plan_prices_designs_on_either_provider() -> None:
+    from typer.testing import CliRunner
+
+    from turkops.cli import app
+
+    args = ["plan", "--budget", "300", "--pairs", "10", "--sim-pairs", "4", "--inputs", "500",
+            "--max-raters", "2", "--aggregators", "ds-model"]  # fmt: skip
+    runner = CliRunner()
+    mturk = runner.invoke(app, [*args, "--provider", "mturk"])
+    prolific = runner.invoke(app, [*args, "--provider", "prolific"])
+    assert mturk.exit_code == prolific.exit_code == 0, mturk.output + prolific.output
+
+    def inputs_with_one_rater(text: str) -> int:
+        row = next(
+            line for line in text.splitlines() if "ds-model" in line and "│      1 │" in line
+        )
+        return int(row.split("│")[3])
+
+    # $30 per pair: MTurk $0.06 per 15-image task; Prolific: 20 tasks + 4 checks = 6 min,
+    # $1.20 at $12/h, + 33.3% = $1.5996 per session, $0.08 per task.
+    assert inputs_with_one_rater(mturk.output) == 30 // Decimal("0.06") * 15 == 7500
+    assert inputs_with_one_rater(prolific.output) == 30 // Decimal("0.08") * 15 == 5625
