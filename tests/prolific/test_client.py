@@ -84,6 +84,9 @@ def test_every_request_matches_the_fixture_written_from_the_api_reference(
     client.reject(subs[2]["id"], LONG_MESSAGE, "FAILED_CHECK")
     bonus = client.create_bonus(study["id"], f"{subs[0]['participant_id']},0.50\n")
     client.pay_bonus(bonus["id"])
+    client.add_places(study["id"], 10)
+    balance = client.workspace_balance("a" * 24)
+    list(client.studies())
     client.transition_study(study["id"], "STOP")
 
     sent = list(sim.state.requests)
@@ -97,6 +100,9 @@ def test_every_request_matches_the_fixture_written_from_the_api_reference(
         "create_bonus",
         "pay_bonus",
         "stop_study",
+        "update_places",
+        "workspace_balance",
+        "list_studies",
     ]
     for name in names:
         fx = fixture(name)
@@ -121,6 +127,8 @@ def test_every_request_matches_the_fixture_written_from_the_api_reference(
                 assert shape(body) == shape(fx["body"]), name
     # The response shapes we read match the reference too.
     assert shape(bonus) == shape(fixture("create_bonus")["response"])
+    assert shape(balance) == shape(fixture("workspace_balance")["response"])
+    assert sim.state.studies[study["id"]]["total_available_places"] == 40
     page = client.request("GET", f"/api/v1/studies/{study['id']}/submissions/")
     links = fixture("list_submissions")["response"]["_links"]
     assert set(page["_links"]) == set(links)
