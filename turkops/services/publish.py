@@ -156,7 +156,8 @@ def _record(
             for inp in repo.inputs(study.id):
                 if not inp.url and inp.image_path:
                     inp.url = image_url(inp, base_url, allow_inline=False)
-        per_task = plan.paid_per_task()
+        # The participant's share of a session's reward per task (fees are in unit_cost).
+        per_task = (plan.reward / plan.tasks_per_session).quantize(Decimal("0.0001"))
         for task in study_tasks(repo, study, images_per_hit):
             hit = Hit(
                 study_id=study.id,
