@@ -217,7 +217,11 @@ def test_poll_approves_rejects_releases_and_completes(prt: Runtime, sim: Running
         assert valid_approved == 2 * hits  # every task rated by exactly its 2 raters
         assert repo.study("s").status == "complete"
     status = study_status(prt, "s")
-    assert status.paid > 0
+    with prt.transaction() as repo:
+        approved = repo.session.scalar(
+            select(func.count(Assignment.id)).where(Assignment.status == "Approved")
+        )
+    assert status.paid == approved * Decimal(str(params["unit_cost"])) > 0
     # A second pass decides nothing again.
     again = poll_study(prt, "s")
     assert (again.approved, again.rejected, again.changed_behind_our_back) == (0, 0, 0)
