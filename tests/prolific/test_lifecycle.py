@@ -222,6 +222,17 @@ def test_poll_approves_rejects_releases_and_completes(prt: Runtime, sim: Running
             select(func.count(Assignment.id)).where(Assignment.status == "Approved")
         )
     assert status.paid == approved * Decimal(str(params["unit_cost"])) > 0
+    # collect uses exactly the approved, valid ratings: 2 raters x every image of every task.
+    from turkops.db.models import HitItem
+    from turkops.services.collect import CollectOptions, collect_study
+    from turkops.services.ratings import load_ratings
+
+    with prt.transaction() as repo:
+        items = repo.session.scalar(select(func.count(HitItem.id)))
+        _, table = load_ratings(repo, study_id)
+    assert len(table.values) == 2 * items
+    collected = collect_study(prt, "s", CollectOptions(n_boot=50))
+    assert collected.completeness["share"] == 1.0
     # A second pass decides nothing again.
     again = poll_study(prt, "s")
     assert (again.approved, again.rejected, again.changed_behind_our_back) == (0, 0, 0)
