@@ -230,7 +230,6 @@ class SimulatedCrowd:
                     ]:
                         with self._lock:
                             self._busy.add(person.pid)
-                            person.done.add(str(study["id"]))
                         seed = self.rng.getrandbits(32)
                         pool.submit(self._one, str(study["id"]), person, seed)
                         started += 1
