@@ -71,6 +71,10 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _m: None) -
     from turkops.marketplace import MarketplaceConfig, start_marketplace
 
     started = time.monotonic()
+    if config.provider == "prolific":
+        from turkops.demo.prolific import require_task_server
+
+        require_task_server()
     work = config.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
     for name in DEMO_FILES:  # only what an earlier demo wrote here

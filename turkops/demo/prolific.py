@@ -24,6 +24,14 @@ from turkops.prolific_sim import SimState, start_simulator
 from turkops.prolific_sim.participants import CrowdConfig
 
 
+def require_task_server() -> None:
+    """Fail in one line before the demo spends a minute on data when the server is absent."""
+    try:
+        from turkops.taskserver import create_app  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"the task server is not available ({exc})") from None
+
+
 @contextmanager
 def prolific_crowd(
     base: Mapping[str, Any],
