@@ -86,3 +86,26 @@ def test_launch_excludes_blocked_workers(rt: Runtime, stubbed: tuple[Any, Stubbe
     assert [b.worker_id for b in blocked_workers(rt, "mturk")] == ["W9"]
     with rt.transaction() as repo:
         assert repo.session.query(BlockedWorker).count() == 2
+
+
+def test_blocked_workers_never_work_on_later_studies_on_the_local_marketplace(
+    mrt: Runtime, sampled: str, market: Any
+) -> None:
+    from sqlalchemy import select
+
+    from tests.mturk.test_lifecycle import poll_until_complete
+    from turkops.db.models import Assignment, Worker
+    from turkops.services.launch import LaunchOptions, launch_study
+
+    blocked = [w.worker_id for w in market.workers[:4]]
+    for worker_id in blocked:
+        block_worker(mrt, "mturk", worker_id, "spam in an earlier study")
+    launch_study(mrt, sampled, LaunchOptions(raters=3, images_per_hit=15))
+    poll_until_complete(mrt, sampled, timeout=60)
+    with mrt.transaction() as repo:
+        workers = set(
+            repo.session.scalars(
+                select(Worker.worker_id).join(Assignment, Assignment.worker_row_id == Worker.id)
+            ).all()
+        )
+    assert workers and not workers & set(blocked)
