@@ -78,6 +78,8 @@ def test_token_never_appears_in_output_logs_or_database(
         assert result.exit_code in (0, 10), result.output
         outputs.append(result.output)
     assert any("published Prolific study" in o for o in outputs)
+    ref = next(iter(sim.state.studies))
+    assert f"prolific {ref}" in outputs[2]  # status names the provider and its study
     monkeypatch.setenv("TURKOPS_PROLIFIC_TOKEN", "wrong" + TOKEN)
     monkeypatch.setenv("TURKOPS_PROVIDER", "prolific")
     bad = runner.invoke(app, ["-v", "poll", "s"])

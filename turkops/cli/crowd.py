@@ -266,6 +266,7 @@ def status(study: str = typer.Argument(..., help="Study name.")) -> None:
     with runtime() as rt:
         r = study_status(rt, study)
     table = Table(show_header=False, title=f"study {r.name} ({r.status})")
+    table.add_row("provider", r.provider + (f" {r.provider_ref}" if r.provider_ref else ""))
     table.add_row("HITs", ", ".join(f"{k} {v}" for k, v in sorted(r.hits.items())) or "none")
     table.add_row(
         "assignments", ", ".join(f"{k} {v}" for k, v in sorted(r.assignments.items())) or "none"

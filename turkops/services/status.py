@@ -23,6 +23,8 @@ class StudyStatusReport:
     expected_assignments: int
     paid: Decimal
     committed: Decimal  # still owed if every open assignment is approved
+    provider: str = "mturk"
+    provider_ref: str | None = None  # the provider's id of the published work (Prolific)
 
     @property
     def submitted_share(self) -> float:
@@ -71,6 +73,8 @@ def study_status(rt: Runtime, name: str) -> StudyStatusReport:
             expected_assignments=sum(h.max_assignments for h in hits),
             paid=repo.money_paid(study.id),
             committed=committed.quantize(Decimal("0.01")),
+            provider=study.provider,
+            provider_ref=study.provider_ref,
         )
 
 
