@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from turkops.db.models import Assignment, Hit, HitItem, Rating, TaskLease
-from turkops.demo.pipeline import METHODS, DemoConfig, run_demo
-
 pytest.importorskip("turkops.taskserver", reason="the task server is merged separately")
+
+from turkops.db.models import Assignment, Hit, HitItem, Rating, TaskLease  # noqa: E402
+from turkops.demo.pipeline import METHODS, DemoConfig, run_demo  # noqa: E402
 
 
 def test_a_whole_study_on_the_simulator_ranks_right_and_accounts_for_every_rating(

@@ -1,7 +1,7 @@
 """The demo's Prolific crowd: the simulator, its participants and the turkops task server.
 
 Started in-process on loopback ports. The task server is the ASGI app of
-`turkops.taskserver` (create_app(settings)), served by uvicorn; the participants reach it
+`turkops.taskserver` (create_app(runtime)), served by uvicorn; the participants reach it
 only over HTTP through its HTML forms.
 """
 
@@ -22,6 +22,7 @@ from turkops.config import Settings
 from turkops.domain import ConfigError
 from turkops.prolific_sim import SimState, start_simulator
 from turkops.prolific_sim.participants import CrowdConfig
+from turkops.wiring import open_runtime
 
 
 def require_task_server() -> None:
@@ -68,8 +69,9 @@ def prolific_crowd(
     )
     sim = start_simulator(SimState(token=token), seed=seed, crowd=crowd)
     settings = settings.model_copy(update={"prolific_url": sim.url})
+    served = open_runtime(settings)  # the task server's own runtime (its engine, its pool)
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), log_level="warning", lifespan="auto")
+        uvicorn.Config(create_app(served), log_level="warning", lifespan="auto")
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -82,3 +84,4 @@ def prolific_crowd(
         sim.stop()
         server.should_exit = True
         thread.join(timeout=10)
+        served.close()
