@@ -19,9 +19,7 @@ def test_a_whole_study_on_the_simulator_ranks_right_and_accounts_for_every_ratin
     tmp_path: Path,
 ) -> None:
     work = tmp_path / "demo"
-    result = run_demo(
-        DemoConfig(workdir=work, seed=0, provider="prolific", timeout_seconds=600)
-    )
+    result = run_demo(DemoConfig(workdir=work, seed=0, provider="prolific", timeout_seconds=600))
     ranking = [m.method for m in sorted(result.collect.methods, key=lambda m: m.rank)]
     truth_order = sorted(METHODS, key=lambda m: -result.true_method_means[m])
     assert ranking == truth_order
