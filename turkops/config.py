@@ -19,6 +19,7 @@ from turkops.domain import ConfigError
 SANDBOX_URL = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
 PRODUCTION_URL = "https://mturk-requester.us-east-1.amazonaws.com"
 LOCAL_URL = "http://127.0.0.1:8765"
+PROLIFIC_URL = "https://api.prolific.com"
 PRODUCTION_HOST = "mturk-requester.us-east-1.amazonaws.com"
 
 
@@ -88,6 +89,26 @@ class Settings(BaseSettings):
     lease_sweep_seconds: float = Field(
         30, gt=0, description="How often the task server returns expired leases to the pool."
     )
+    # --- crowd provider (issue 11) -------------------------------------------------------
+    provider: str = Field("mturk", description="mturk | prolific; a study keeps its provider.")
+    # The token is a SecretStr so that repr(), logs and tracebacks show '**********'.
+    prolific_token: SecretStr | None = Field(None, description="Prolific API token.")
+    prolific_url: str = Field(PROLIFIC_URL, description="Prolific API base URL.")
+    prolific_workspace: str | None = Field(
+        None, description="Prolific workspace id, used to read the balance before a launch."
+    )
+    prolific_fee: Decimal = Field(
+        Decimal("0.333"), ge=0, le=1, description="Prolific service fee share of rewards."
+    )
+    prolific_vat: Decimal = Field(Decimal("0"), ge=0, le=1, description="VAT on the fee.")
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        v = value.strip().lower()
+        if v in {"mturk", "prolific"}:
+            return v
+        raise ValueError("must be mturk or prolific")
 
     @field_validator("endpoint")
     @classmethod

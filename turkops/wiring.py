@@ -13,8 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from turkops.config import Settings
 from turkops.db.engine import make_engine, session_factory, upgrade_database
 from turkops.db.repository import Repository
+from turkops.domain import ConfigError
 
 if TYPE_CHECKING:
+    from turkops.crowd import CrowdProvider
     from turkops.mturk.gateway import CrowdGateway
 
 
@@ -26,6 +28,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     _gateway: Any = field(default=None, repr=False)
+    _providers: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Repository]:
@@ -44,8 +47,52 @@ class Runtime:
         """Inject a gateway (tests, other providers); None rebuilds it from settings."""
         self._gateway = gateway
 
+    def provider(self, name: str | None = None) -> CrowdProvider:
+        """The crowd provider `name` (a study's recorded provider), default TURKOPS_PROVIDER."""
+        key = name or self.settings.provider
+        if key not in self._providers:
+            self._providers[key] = build_provider(self.settings, key, self)
+        provider: CrowdProvider = self._providers[key]
+        return provider
+
+    def use_provider(self, provider: CrowdProvider) -> None:
+        """Inject a provider (tests); it serves studies recorded with provider.name."""
+        self._providers[provider.name] = provider
+
     def close(self) -> None:
+        for provider in self._providers.values():
+            http = getattr(getattr(provider, "client", None), "http", None)
+            if http is not None:
+                http.close()
         self.engine.dispose()
+
+
+def build_provider(settings: Settings, name: str, rt: Runtime | None = None) -> CrowdProvider:
+    """The CrowdProvider `name` built from settings (its HTTP/boto3 client inside)."""
+    if name == "prolific":
+        from turkops.prolific.client import ProlificClient, build_http
+        from turkops.prolific.provider import ProlificProvider
+
+        token = settings.prolific_token.get_secret_value() if settings.prolific_token else ""
+        http = build_http(settings.prolific_url, token, settings.api_timeout_seconds)
+        return ProlificProvider(
+            ProlificClient(http, max_attempts=settings.api_max_attempts),
+            settings.prolific_workspace,
+        )
+    if name == "mturk":
+        from turkops.mturk.gateway import MTurkGateway
+        from turkops.mturk.provider import MTurkProvider
+        from turkops.mturk.qualifications import qualification_requirements
+
+        gateway = rt.gateway() if rt is not None else None
+        if not isinstance(gateway, MTurkGateway):
+            from turkops.mturk.gateway import build_gateway
+
+            gateway = build_gateway(settings)
+        return MTurkProvider(
+            gateway, settings.hit_lifetime_seconds, qualification_requirements(settings)
+        )
+    raise ConfigError(f"unknown crowd provider {name!r} (mturk | prolific)")
 
 
 def open_runtime(settings: Settings) -> Runtime:

@@ -25,6 +25,10 @@ from turkops.domain import ConfigError, InputError, SamplingStrategy
 if TYPE_CHECKING:
     from turkops.config import Settings
     from turkops.services.poll import PollResult, ReviewPolicy
+from turkops.services.publish import SessionOptions
+
+if TYPE_CHECKING:
+    from turkops.services.publish import PublishResult
 
 EXIT_COMPLETE, EXIT_RUNNING = 0, 10
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
@@ -126,6 +130,29 @@ def launch(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the plan and cost; create nothing."
     ),
+    tasks_per_session: int | None = typer.Option(
+        None,
+        "--tasks-per-session",
+        min=1,
+        help="Prolific: tasks (pages) per participant session (default: ~5 minutes at 15 s "
+        "per task, i.e. 20).",
+    ),
+    hourly_rate: str = typer.Option(
+        "12.00",
+        "--hourly-rate",
+        help="Prolific: target pay in USD per hour; the session reward follows from it "
+        "(refused below Prolific's minimum of $8/h).",
+    ),
+    check_rate: float = typer.Option(
+        0.2,
+        "--check-rate",
+        help="Prolific: attention-check tasks per real task in a session (0 disables).",
+    ),
+    test: bool = typer.Option(
+        False,
+        "--test",
+        help="Prolific: publish in test mode (test participants only, no spending).",
+    ),
 ) -> None:
     """Create the study's HITs (resumable: a re-run never creates a HIT twice)."""
     from turkops.services.launch import LaunchOptions, launch_study
@@ -141,6 +168,12 @@ def launch(
             max_cost=parsed_max,
             dry_run=dry_run,
             base_url=base_url,
+            sessions=SessionOptions(
+                tasks_per_session=tasks_per_session,
+                hourly_rate=parse_money(hourly_rate, "--hourly-rate"),
+                check_rate=check_rate,
+                test=test,
+            ),
         )
         where, refusal = endpoint_description(s)
         console.print(f"endpoint: {where}")
@@ -154,7 +187,11 @@ def launch(
                 options,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
+    if result.sessions is not None:
+        _print_sessions(result.sessions, result.dry_run)
+        return
     p = result.plan
+    assert p is not None
     table = compact_table(
         *((h, False) for h in ("HITs", "assignments", "rewards", "MTurk fees", "total")),
         title="launch plan",
@@ -178,6 +215,31 @@ def launch(
             f"created {result.created} HITs, adopted {result.adopted} from an earlier "
             f"run, {result.already} already existed"
         )
+
+
+def _print_sessions(published: PublishResult, dry_run: bool) -> None:
+    p = published.plan
+    table = Table("places", "reward", "rewards", "fee", "VAT", "total", title="launch plan")
+    table.add_row(
+        str(p.places),
+        f"${p.reward:.2f}",
+        f"${p.rewards:.2f}",
+        f"${p.fees:.2f}",
+        f"${p.vat:.2f}",
+        f"${p.total:.2f}",
+    )
+    console.print(table)
+    console.print(
+        f"{p.tasks} tasks x {p.raters} raters in sessions of {p.tasks_per_session} tasks "
+        f"(+{p.check_rate:.0%} attention checks, ~{p.minutes} min, "
+        f"${p.hourly_rate:.2f}/h); fee {p.fee_rate:.1%}"
+    )
+    if dry_run:
+        console.print("dry run: nothing was created")
+    elif published.published:
+        console.print(f"published Prolific study {published.provider_ref}")
+    else:
+        console.print(f"already published as {published.provider_ref}")
 
 
 def endpoint_description(settings: Settings) -> tuple[str, str | None]:
@@ -216,6 +278,8 @@ def _print_pass(r: PollResult) -> None:
         f"{r.approved} approved, {r.rejected} rejected, {r.changed_behind_our_back} changed "
         f"remotely; {r.hits_done}/{r.hits_total} HITs done"
     )
+    for problem in r.problems[:10]:
+        console.print(f"needs review: {problem}")
 
 
 @app.command()
@@ -289,6 +353,7 @@ def status(study: str = typer.Argument(..., help="Study name.")) -> None:
     with runtime() as rt:
         r = study_status(rt, study)
     table = Table(show_header=False, title=f"study {r.name} ({r.status})")
+    table.add_row("provider", r.provider + (f" {r.provider_ref}" if r.provider_ref else ""))
     table.add_row("HITs", ", ".join(f"{k} {v}" for k, v in sorted(r.hits.items())) or "none")
     table.add_row(
         "assignments", ", ".join(f"{k} {v}" for k, v in sorted(r.assignments.items())) or "none"
@@ -310,6 +375,39 @@ def expire(study: str = typer.Argument(..., help="Study name.")) -> None:
     with runtime() as rt:
         n = expire_study(rt, study)
     console.print(f"expired {n} HITs")
+
+
+@app.command()
+def bonus(
+    study: str = typer.Argument(..., help="Study name."),
+    worker: str = typer.Argument(..., help="Worker id (MTurk) or PROLIFIC_PID."),
+    amount: str = typer.Argument(..., help="USD, e.g. 0.50."),
+    reason: str = typer.Option(..., "--reason", help="Message the worker sees."),
+) -> None:
+    """Pay a worker of the study a bonus, at most once (the same bonus asked twice is paid
+    once; one interrupted while paying is reported, never paid again)."""
+    from turkops.services.bonuses import pay_bonus
+
+    with runtime() as rt:
+        r = pay_bonus(rt, study, worker, parse_money(amount, "AMOUNT"), reason)
+    console.print(f"bonus {r.token}: {'paid' if r.paid_now else 'already ' + r.status}")
+
+
+@app.command()
+def block(
+    worker: str = typer.Argument(..., help="Worker id (MTurk) or PROLIFIC_PID."),
+    reason: str = typer.Option(..., "--reason", help="Why (kept in the event log)."),
+    provider: str | None = typer.Option(
+        None, "--provider", help="mturk or prolific (default TURKOPS_PROVIDER)."
+    ),
+) -> None:
+    """Keep a worker out of every later study on that provider (Prolific: blocklist
+    filter; MTurk: turkops' block qualification)."""
+    from turkops.services.blocklist import block_worker
+
+    with runtime() as rt:
+        added = block_worker(rt, provider or rt.settings.provider, worker, reason)
+    console.print("blocked" if added else "already blocked")
 
 
 images_app = typer.Typer(help="Make the study's images reachable by workers.")

@@ -96,11 +96,55 @@ def serve(
             "balance and read the task pages).",
         ),
     ] = False,
+    provider: Annotated[
+        str,
+        typer.Option(
+            "--provider",
+            help="mturk: the MTurk-compatible marketplace; prolific: the Prolific API v1 "
+            "simulator, whose participants take studies on the turkops task server "
+            "(`turkops serve`); it accepts the token in TURKOPS_PROLIFIC_TOKEN.",
+        ),
+    ] = "mturk",
+    fault_429_every: Annotated[
+        int,
+        typer.Option("--fault-429-every", min=0, help="Prolific: every Nth call starts a "
+                     "burst of three 429 answers (0 = never)."),
+    ] = 0,
+    fault_5xx: Annotated[
+        float, typer.Option("--fault-5xx", help="Prolific: share of calls answered 500.")
+    ] = 0.0,
+    fault_delay: Annotated[
+        float, typer.Option("--fault-delay", min=0.0, help="Prolific: seconds added per call.")
+    ] = 0.0,
+    fault_duplicates: Annotated[
+        float,
+        typer.Option("--fault-duplicates", help="Prolific: share of task forms posted twice."),
+    ] = 0.0,
 ) -> None:
     """Serve MTurk's requester API, the task pages (/preview/<hit_id>, /work/<hit_id>) and
-    /_admin/ on HOST:PORT until Ctrl-C or SIGTERM."""
+    /_admin/ on HOST:PORT until Ctrl-C or SIGTERM (or, with --provider prolific, the
+    Prolific API simulator and its participants)."""
     if not allow_remote and not is_loopback(host):
         raise InputError(f"--host {host} is not a loopback address; add --allow-remote")
+    if provider == "prolific":
+        from turkops.prolific_sim.cli import serve_prolific
+
+        serve_prolific(
+            host=host,
+            port=port,
+            truth=load_truth(truth) if truth is not None else None,
+            workers=workers,
+            error_rate=_share(error_rate, "--error-rate"),
+            spammers=_share(spammers, "--spammers"),
+            seed=seed,
+            pace=pace,
+            faults=(fault_429_every, _share(fault_5xx, "--fault-5xx"), fault_delay,
+                    _share(fault_duplicates, "--fault-duplicates")),
+            echo=typer.echo,
+        )
+        return
+    if provider != "mturk":
+        raise InputError(f"--provider must be mturk or prolific, got {provider!r}")
     try:
         initial = Decimal(balance.strip().lstrip("$"))
     except InvalidOperation:

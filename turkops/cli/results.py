@@ -267,6 +267,12 @@ def report(
     console.print(f"wrote {out} ({len(html) // 1024} KiB)")
 
 
+def _demo_provider(name: str) -> str:
+    if name not in ("mturk", "prolific"):
+        raise InputError(f"--provider must be mturk or prolific, got {name!r}")
+    return name
+
+
 @app.command()
 def demo(
     workdir: Path = typer.Option(
@@ -277,6 +283,12 @@ def demo(
         "are replaced).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of everything random in the demo."),
+    provider: str = typer.Option(
+        "mturk",
+        "--provider",
+        help="mturk: the local MTurk-compatible marketplace; prolific: the Prolific simulator "
+        "whose participants take the study on the turkops task server.",
+    ),
 ) -> None:
     """Run a small real study offline, end to end: create, sample, launch, poll, collect, report.
 
@@ -289,7 +301,7 @@ def demo(
     from turkops.stats.correlation import clip_correlation
 
     result = run_demo(
-        DemoConfig(workdir=workdir, seed=seed),
+        DemoConfig(workdir=workdir, seed=seed, provider=_demo_provider(provider)),
         say=lambda msg: console.print(Text.assemble(("-", "dim"), " ", msg)),
     )
     c = result.collect

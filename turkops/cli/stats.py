@@ -33,7 +33,7 @@ from turkops.stats.names import (
 
 # numpy/scipy load inside the commands, so `turkops --help` stays fast (docs/benchmarks.md).
 if TYPE_CHECKING:
-    from turkops.stats.planning import BudgetPlan, RceSurface
+    from turkops.stats.planning import BudgetPlan, CostModel, RceSurface
     from turkops.stats.simulation import SimulationConfig, SimulationResult
     from turkops.stats.synthetic import CrowdSetting, PopulationSetting
 
@@ -714,6 +714,29 @@ def _print_plans(
     )
 
 
+def _cost_model(provider: str | None, hourly_rate: str, tasks_per_session: int | None) -> CostModel:
+    """MTurk's price list, or Prolific's per-task cost (session reward share + fee + VAT)."""
+    from turkops.cli.crowd import parse_money
+    from turkops.config import load_settings
+    from turkops.stats.planning import CostModel
+
+    settings = load_settings(**({"provider": provider} if provider else {}))
+    if settings.provider != "prolific":
+        return CostModel()
+    from turkops.prolific.pricing import task_cost
+
+    per_task = task_cost(
+        tasks_per_session,
+        parse_money(hourly_rate, "--hourly-rate"),
+        settings.prolific_fee,
+        settings.prolific_vat,
+    )
+    # Prolific's fee is a flat share with no minimum and no surcharge for many raters.
+    return CostModel(
+        reward=per_task, fee_rate=Decimal(0), min_fee=Decimal(0), large_hit_extra_rate=Decimal(0)
+    )
+
+
 @app.command()
 def plan(
     budget: Annotated[str, typer.Option("--budget", help="Total budget in USD, e.g. 2160.")],
@@ -758,9 +781,24 @@ def plan(
         int, typer.Option("--max-raters", min=1, help="Largest rater count to consider.")
     ] = 9,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            help="Price on mturk ($0.05 per task + MTurk fees) or prolific (sessions paid "
+            "by --hourly-rate + TURKOPS_PROLIFIC_FEE); default TURKOPS_PROVIDER.",
+        ),
+    ] = None,
+    hourly_rate: Annotated[
+        str, typer.Option("--hourly-rate", help="Prolific: USD per hour (minimum 8).")
+    ] = "12.00",
+    tasks_per_session: Annotated[
+        int | None,
+        typer.Option("--tasks-per-session", min=1, help="Prolific: tasks per session."),
+    ] = None,
 ) -> None:
     """Choose inputs per pair, raters per input and aggregator minimising expected RCE."""
-    from turkops.stats.planning import CostModel, plan_budget
+    from turkops.stats.planning import plan_budget
     from turkops.stats.simulation import SimulationConfig
     from turkops.stats.strategies import AggregatorOptions
 
@@ -769,7 +807,7 @@ def plan(
         raise InputError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
     aggs = _names(aggregators, "aggregators", list(COLLECT_TO_SIMULATOR))
     sim_name = {agg: COLLECT_TO_SIMULATOR[agg] for agg in aggs}
-    cost = CostModel()
+    cost = _cost_model(provider, hourly_rate, tasks_per_session)
     per_pair = total / pairs
     biggest = cost.max_inputs(per_pair, 1)
     if biggest < cost.images_per_task:

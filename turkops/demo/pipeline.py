@@ -6,8 +6,10 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +55,7 @@ class DemoConfig:
     error_rate: float = 0.23
     model_noise: float = 1.5
     timeout_seconds: float = 90.0
+    provider: str = "mturk"  # mturk: local marketplace; prolific: simulator + task server
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,10 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _m: None) -
     from turkops.marketplace import MarketplaceConfig, start_marketplace
 
     started = time.monotonic()
+    if config.provider == "prolific":
+        from turkops.demo.prolific import require_task_server
+
+        require_task_server()
     work = config.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
     for name in DEMO_FILES:  # only what an earlier demo wrote here
@@ -86,29 +93,44 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _m: None) -
     probs = _cheap_model(labels, config.model_noise, rng)
     _write_files(work, probing.files, acts, explanations, probs, labels)
 
-    with start_marketplace(
-        MarketplaceConfig(
-            port=0,
-            db_path=work / "marketplace.sqlite",
-            n_workers=40,
-            error_rate=config.error_rate,
-            spammer_share=0.0,
-            seed=config.seed,
-            pace_seconds=0.0,
-            truth={
-                (img, c): bool(labels[i, j])
-                for i, img in enumerate(probing.files)
-                for j, c in enumerate(CONCEPTS)
-            },
-        )
-    ) as market:
-        settings = Settings(  # type: ignore[call-arg]
-            database_url=f"sqlite:///{work / 'turkops.sqlite'}",
-            data_dir=work / "data",
-            endpoint="local",
-            local_url=market.url,
-            _env_file=None,
-        )
+    answers = {
+        (img, c): bool(labels[i, j])
+        for i, img in enumerate(probing.files)
+        for j, c in enumerate(CONCEPTS)
+    }
+    base: dict[str, Any] = {
+        "database_url": f"sqlite:///{work / 'turkops.sqlite'}",
+        "data_dir": work / "data",
+    }
+    with ExitStack() as stack:
+        if config.provider == "prolific":
+            from turkops.demo.prolific import prolific_crowd
+
+            # The task server migrates nothing: create the study database first.
+            open_runtime(Settings(**base, _env_file=None)).close()  # type: ignore[call-arg]
+            settings = stack.enter_context(
+                prolific_crowd(base, answers, config.error_rate, config.seed)
+            )
+            where = f"the simulated Prolific ({settings.prolific_url})"
+        else:
+            market = stack.enter_context(
+                start_marketplace(
+                    MarketplaceConfig(
+                        port=0,
+                        db_path=work / "marketplace.sqlite",
+                        n_workers=40,
+                        error_rate=config.error_rate,
+                        spammer_share=0.0,
+                        seed=config.seed,
+                        pace_seconds=0.0,
+                        truth=answers,
+                    )
+                )
+            )
+            settings = Settings(  # type: ignore[call-arg]
+                **base, endpoint="local", local_url=market.url, _env_file=None
+            )
+            where = f"the local marketplace ({market.url})"
         rt = open_runtime(settings)
         try:
             say("creating the study")
@@ -123,9 +145,15 @@ def run_demo(config: DemoConfig, say: Callable[[str], None] = lambda _m: None) -
             say(f"sampling {config.per_pair} images per pair with MG-IS")
             sample_study(rt, "demo", config.per_pair, SamplingStrategy.MG_IS, 0.2, config.seed)
             launched = launch_study(rt, "demo", LaunchOptions(raters=config.raters))
+            if launched.plan is not None:
+                size, total = f"{launched.plan.hits} HITs", launched.plan.total
+            else:
+                assert launched.sessions is not None
+                plan = launched.sessions.plan
+                size, total = f"{plan.tasks} tasks in {plan.places} sessions", plan.total
             say(
-                f"launched {launched.plan.hits} HITs x {config.raters} raters on the local "
-                f"marketplace ({market.url}), cost ${launched.plan.total:.2f} (simulated)"
+                f"launched {size} x {config.raters} raters on {where}, cost ${total:.2f} "
+                "(simulated)"
             )
             deadline = time.monotonic() + config.timeout_seconds
             while True:

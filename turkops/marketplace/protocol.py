@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from turkops.marketplace import errors, requester
+from turkops.marketplace import errors, qualifications, requester
 from turkops.marketplace.context import load_json
 from turkops.marketplace.errors import request_error
 from turkops.marketplace.money import parse_amount
@@ -319,6 +319,9 @@ OPERATIONS: dict[str, Callable[[Store, Body], Body]] = {
     "UpdateExpirationForHIT": update_expiration_for_hit,
     "DeleteHIT": delete_hit,
     "SendBonus": send_bonus,
+    "CreateQualificationType": qualifications.create_qualification_type,
+    "ListQualificationTypes": qualifications.list_qualification_types,
+    "AssociateQualificationWithWorker": qualifications.associate_qualification_with_worker,
 }
 
 

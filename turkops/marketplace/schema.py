@@ -102,6 +102,20 @@ CREATE TABLE IF NOT EXISTS bonuses (
     grant_time REAL NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS qualification_types (
+    qualification_type_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    created REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS worker_qualifications (
+    qualification_type_id TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (qualification_type_id, worker_id)
+);
+
 CREATE TABLE IF NOT EXISTS workers (
     worker_id TEXT PRIMARY KEY,
     error_rate REAL NOT NULL,

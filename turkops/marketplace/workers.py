@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from turkops.marketplace import assignments
+from turkops.marketplace import assignments, qualifications
 from turkops.marketplace.answers import build_answer_xml
 from turkops.marketplace.store import Store
 from turkops.marketplace.taskpage import (
@@ -175,6 +175,11 @@ class SimulatedCrowd:
             return 0
         self._load_forms([h for h, _ in hits])
         taken = assignments.workers_on(self.store, [h for h, _ in hits])
+        # Blocked workers (a DoesNotExist qualification they hold) never take the HIT.
+        for hit_id, blocked in qualifications.excluded_workers(
+            self.store, [h for h, _ in hits]
+        ).items():
+            taken[hit_id] |= blocked
         now = self.store.clock.now()
         requests: list[tuple[str, str, float | None]] = []
         for hit_id, slots in hits:

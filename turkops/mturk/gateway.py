@@ -102,6 +102,8 @@ class CrowdGateway(Protocol):
     def reject(self, assignment_id: str, feedback: str) -> None: ...
     def mark_reviewed(self, hit_id: str) -> None: ...
     def expire_hit(self, hit_id: str) -> None: ...
+    def ensure_qualification_type(self, name: str, description: str) -> str: ...
+    def grant_qualification(self, qualification_type_id: str, worker_id: str) -> None: ...
 
 
 def _hit(raw: dict[str, Any]) -> RemoteHit:
@@ -223,6 +225,47 @@ class MTurkGateway:
 
     def mark_reviewed(self, hit_id: str) -> None:
         self._call("update_hit_review_status", HITId=hit_id, Revert=False)
+
+    def ensure_qualification_type(self, name: str, description: str) -> str:
+        """Our own qualification type `name` (created once per requester account)."""
+        for raw in self._paginate(
+            "list_qualification_types",
+            "QualificationTypes",
+            Query=name,
+            MustBeRequestable=False,
+            MustBeOwnedByCaller=True,
+            PaginationConfig={"PageSize": 100},
+        ):
+            if raw.get("Name") == name:
+                return str(raw["QualificationTypeId"])
+        raw = self._call(
+            "create_qualification_type",
+            Name=name,
+            Description=description,
+            QualificationTypeStatus="Active",
+        )
+        return str(raw["QualificationType"]["QualificationTypeId"])
+
+    def grant_qualification(self, qualification_type_id: str, worker_id: str) -> None:
+        self._call(
+            "associate_qualification_with_worker",
+            QualificationTypeId=qualification_type_id,
+            WorkerId=worker_id,
+            IntegerValue=1,
+            SendNotification=False,
+        )
+
+    def send_bonus(
+        self, worker_id: str, assignment_id: str, amount: Decimal, reason: str, token: str
+    ) -> None:
+        self._call(
+            "send_bonus",
+            WorkerId=worker_id,
+            AssignmentId=assignment_id,
+            BonusAmount=f"{amount:.2f}",
+            Reason=reason,
+            UniqueRequestToken=token,
+        )
 
     def expire_hit(self, hit_id: str) -> None:
         # MTurk expires a HIT when ExpireAt is in the past (UpdateExpirationForHIT docs).

@@ -42,3 +42,15 @@ def qualification_requirements(settings: Settings) -> tuple[dict[str, Any], ...]
             }
         )
     return tuple(reqs)
+
+
+BLOCK_QUALIFICATION = "turkops-blocked"
+
+
+def blocklist_requirement(qualification_type_id: str) -> dict[str, Any]:
+    """Workers holding our block qualification can neither see nor accept the HITs."""
+    return {
+        "QualificationTypeId": qualification_type_id,
+        "Comparator": "DoesNotExist",
+        "ActionsGuarded": "DiscoverPreviewAndAccept",
+    }

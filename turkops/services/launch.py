@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -22,15 +22,21 @@ import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
-from turkops.db.models import Hit, HitItem, HitType, Input, Pair, Sample, Study
+from turkops.crowd import CrowdProvider
+from turkops.db.models import BlockedWorker, Hit, HitItem, HitType, Input, Pair, Sample, Study
 from turkops.db.repository import Repository
-from turkops.domain import BudgetError, ConflictError, InputError, StudyStatus
+from turkops.domain import BudgetError, ConfigError, ConflictError, InputError, StudyStatus
 from turkops.mturk.gateway import DuplicateRequestError, HitTypeSpec, RemoteHit
 from turkops.mturk.pricing import CostPlan, plan_cost
-from turkops.mturk.qualifications import qualification_requirements
+from turkops.mturk.qualifications import (
+    BLOCK_QUALIFICATION,
+    blocklist_requirement,
+    qualification_requirements,
+)
 from turkops.mturk.questions import TaskImage, html_question, render_task_html
 from turkops.mturk.tasks import SampleItem, Task, pack_tasks, request_token
 from turkops.services.images import image_url
+from turkops.services.publish import PublishResult, SessionOptions, launch_sessions
 from turkops.wiring import Runtime
 
 log = logging.getLogger(__name__)
@@ -45,15 +51,30 @@ class LaunchOptions:
     max_cost: Decimal | None = None
     dry_run: bool = False
     base_url: str | None = None
+    # Providers that send workers to the task server (Prolific): sessions of several tasks.
+    sessions: SessionOptions = field(default_factory=SessionOptions)
 
 
 @dataclass(frozen=True, slots=True)
 class LaunchResult:
-    plan: CostPlan
+    plan: CostPlan | None  # MTurk's per-assignment plan; None on a session provider
     created: int
     adopted: int
     already: int
     dry_run: bool
+    provider: str = "mturk"
+    sessions: PublishResult | None = None  # the session plan and published work (Prolific)
+
+
+def launch_provider(rt: Runtime, study: Study, launched: bool) -> CrowdProvider:
+    """The study's provider: TURKOPS_PROVIDER before launch, the recorded one afterwards."""
+    wanted = rt.settings.provider
+    if launched and study.provider != wanted:
+        raise ConfigError(
+            f"study {study.name!r} runs on {study.provider}; a study cannot switch provider "
+            f"mid-way (set TURKOPS_PROVIDER={study.provider})"
+        )
+    return rt.provider(study.provider if launched else wanted)
 
 
 def launch_study(
@@ -66,15 +87,35 @@ def launch_study(
         raise InputError("--raters must be between 1 and 100")
     if not 1 <= options.images_per_hit <= 100:
         raise InputError("--images-per-hit must be between 1 and 100")
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        existing = repo.count(Hit, study.id)
+        provider = launch_provider(rt, study, existing > 0)
+    if not provider.hosts_task_pages:
+        published = launch_sessions(
+            rt,
+            name,
+            provider,
+            options.raters,
+            options.images_per_hit,
+            options.sessions,
+            options.max_cost,
+            options.dry_run,
+            options.base_url,
+        )
+        return LaunchResult(
+            None, int(published.published), 0, existing, options.dry_run, provider.name, published
+        )
     if options.reward < Decimal("0.01"):
         raise InputError("--reward must be at least $0.01 (MTurk's minimum)")
     with rt.transaction() as repo:
         study = repo.study(name)
         existing = repo.count(Hit, study.id)
+        plan: CostPlan
         if existing:
             plan = _plan_of_existing(repo, study)
         else:
-            tasks = _tasks(repo, study, options.images_per_hit)
+            tasks = study_tasks(repo, study, options.images_per_hit)
             plan = plan_cost(len(tasks), options.raters, options.reward, options.images_per_hit)
     pending = _pending_cost(rt, name)
     if options.max_cost is not None and plan.total > options.max_cost:
@@ -92,12 +133,13 @@ def launch_study(
                 f"launching needs ${to_commit:.2f} but the account balance is ${balance:.2f}"
             )
     if not existing:
-        _record_hits(rt, name, options, plan)
+        _record_hits(rt, name, options, plan, provider.name)
     created, adopted, already = _create_pending(rt, name, options, progress)
     return LaunchResult(plan, created, adopted, already, False)
 
 
-def _tasks(repo: Repository, study: Study, images_per_hit: int) -> list[Task]:
+def study_tasks(repo: Repository, study: Study, images_per_hit: int) -> list[Task]:
+    """The study's samples packed into tasks, deterministically from its sample seed."""
     rows = repo.session.execute(
         select(Sample.id, Pair.concept).join(Pair).where(Pair.study_id == study.id)
     ).all()
@@ -138,17 +180,17 @@ def _hit_type_spec(rt: Runtime, options: LaunchOptions) -> HitTypeSpec:
     )
 
 
-def _record_hits(rt: Runtime, name: str, options: LaunchOptions, plan: CostPlan) -> None:
-    spec = _hit_type_spec(rt, options)
+def _record_hits(
+    rt: Runtime, name: str, options: LaunchOptions, plan: CostPlan, provider: str
+) -> None:
+    spec = _with_blocklist(rt, _hit_type_spec(rt, options), provider)
     params = json.dumps(_spec_dict(spec), sort_keys=True, default=str)
     params_hash = hashlib.sha256(params.encode()).hexdigest()
     hit_type_id = rt.gateway().create_hit_type(spec)
     with rt.transaction() as repo:
         # A write first, so a second launcher waits here (SQLite's write lock, PostgreSQL's row
         # lock) and then sees the first one's rows, instead of both inserting them.
-        repo.session.execute(
-            update(Study).where(Study.name == name).values(status=Study.status)
-        )
+        repo.session.execute(update(Study).where(Study.name == name).values(status=Study.status))
         study = repo.study(name)
         if repo.count(Hit, study.id):
             raise ConflictError(
@@ -175,7 +217,7 @@ def _record_hits(rt: Runtime, name: str, options: LaunchOptions, plan: CostPlan)
             for inp in repo.inputs(study.id):
                 if not inp.url and inp.image_path:
                     inp.url = image_url(inp, options.base_url, allow_inline=False)
-        tasks = _tasks(repo, study, options.images_per_hit)
+        tasks = study_tasks(repo, study, options.images_per_hit)
         uid = f"{study.name}|{study.created_at.isoformat()}|{study.id}"
         for task in tasks:
             hit = Hit(
@@ -204,6 +246,28 @@ def _record_hits(rt: Runtime, name: str, options: LaunchOptions, plan: CostPlan)
             reward=str(options.reward),
             total=str(plan.total),
         )
+
+
+def _with_blocklist(rt: Runtime, spec: HitTypeSpec, provider: str) -> HitTypeSpec:
+    """Blocked MTurk workers hold our block qualification; the HIT type excludes them."""
+    with rt.transaction() as repo:
+        blocked = repo.session.scalars(
+            select(BlockedWorker.worker_id)
+            .where(BlockedWorker.provider == provider)
+            .order_by(BlockedWorker.id)
+        ).all()
+    if not blocked:
+        return spec
+    gateway = rt.gateway()
+    qid = gateway.ensure_qualification_type(
+        BLOCK_QUALIFICATION, "Workers whose earlier turkops work could not be accepted."
+    )
+    for worker_id in blocked:
+        gateway.grant_qualification(qid, worker_id)
+    return replace(
+        spec,
+        qualification_requirements=(*spec.qualification_requirements, blocklist_requirement(qid)),
+    )
 
 
 def _spec_dict(spec: HitTypeSpec) -> dict[str, object]:

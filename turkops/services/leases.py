@@ -191,3 +191,21 @@ def expire_leases(rt: Runtime, now: datetime | None = None) -> int:
     if ended:
         log.info("expired %d task-server sessions", ended)
     return ended
+
+
+def exclude_session_work(repo: Repository, session: TaskSession) -> int:
+    """Excluded work (a failed attention check) stops counting toward its tasks' raters: the
+    session's submitted leases are released, so those slots go back to the pool. Its
+    Assignments stay (valid=False) for the record; returns how many slots came back."""
+    result = repo.session.execute(
+        update(TaskLease)
+        .where(
+            TaskLease.session_row_id == session.id,
+            TaskLease.status.in_((LeaseStatus.SUBMITTED, LeaseStatus.LEASED)),
+        )
+        .values(status=LeaseStatus.RELEASED)
+    )
+    count = int(getattr(result, "rowcount", 0) or 0)
+    if count:
+        repo.log(session.study_id, "session.excluded", entity=f"session:{session.id}", leases=count)
+    return count

@@ -69,6 +69,13 @@ def poll_study(
 ) -> PollResult:
     """One pass; progress(reviewed, to_review) after each listing and each reviewed HIT."""
     policy = policy or ReviewPolicy()
+    with rt.transaction() as repo:
+        provider_name = repo.study(name).provider
+    provider = rt.provider(provider_name)
+    if not provider.hosts_task_pages:
+        from turkops.services.review import review_sessions
+
+        return review_sessions(rt, name, provider, policy)
     reviewed = to_review = 0
     gateway = rt.gateway()
     result = PollResult()

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from turkops.db.models import Assignment, Hit
+from turkops.db.models import Assignment, Hit, HitType
 from turkops.domain import AssignmentStatus
 from turkops.mturk.pricing import fee_per_assignment
 from turkops.services.poll import DONE
@@ -23,6 +23,8 @@ class StudyStatusReport:
     expected_assignments: int
     paid: Decimal
     committed: Decimal  # still owed if every open assignment is approved
+    provider: str = "mturk"
+    provider_ref: str | None = None  # the provider's id of the published work (Prolific)
 
     @property
     def submitted_share(self) -> float:
@@ -50,9 +52,17 @@ def study_status(rt: Runtime, name: str) -> StudyStatusReport:
                 .group_by(Assignment.hit_row_id)
             ).all()
         )
+        # Session providers record the all-in cost of one task (fee + VAT) as unit_cost.
+        unit_costs = {
+            ht.id: Decimal(str(ht.params["unit_cost"]))
+            for ht in repo.session.scalars(select(HitType).where(HitType.study_id == study.id))
+            if "unit_cost" in (ht.params or {})
+        }
         committed = Decimal("0")
         for h in hits:
-            unit = h.reward + fee_per_assignment(h.reward, h.max_assignments)
+            unit = unit_costs.get(h.hit_type_row_id) or (
+                h.reward + fee_per_assignment(h.reward, h.max_assignments)
+            )
             open_slots = 0 if h.status in DONE else h.max_assignments - got.get(h.id, 0)
             committed += unit * (open_slots + submitted.get(h.id, 0))
         return StudyStatusReport(
@@ -63,11 +73,27 @@ def study_status(rt: Runtime, name: str) -> StudyStatusReport:
             expected_assignments=sum(h.max_assignments for h in hits),
             paid=repo.money_paid(study.id),
             committed=committed.quantize(Decimal("0.01")),
+            provider=study.provider,
+            provider_ref=study.provider_ref,
         )
 
 
 def expire_study(rt: Runtime, name: str) -> int:
-    """Expire every open HIT of the study now; submitted work can still be polled and paid."""
+    """Expire every open HIT of the study now; submitted work can still be polled and paid.
+
+    On a provider that publishes the study as one work (Prolific) that work is stopped."""
+    with rt.transaction() as repo:
+        study = repo.study(name)
+        provider_name, ref = study.provider, study.provider_ref
+    provider = rt.provider(provider_name)
+    if not provider.hosts_task_pages:
+        if ref is None:
+            return 0
+        provider.stop(ref)
+        with rt.transaction() as repo:
+            study = repo.study(name)
+            repo.log(study.id, "work.stopped", f"work:{ref}", by="requester")
+        return 1
     gateway = rt.gateway()
     with rt.transaction() as repo:
         study = repo.study(name)

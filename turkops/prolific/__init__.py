@@ -1,0 +1,1 @@
+"""Prolific: its REST API v1 client (httpx), request shapes, pricing and the provider."""
