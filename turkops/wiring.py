@@ -84,11 +84,14 @@ def build_provider(settings: Settings, name: str, rt: Runtime | None = None) -> 
         from turkops.mturk.provider import MTurkProvider
         from turkops.mturk.qualifications import qualification_requirements
 
-        gateway = rt.gateway() if rt is not None else None
-        if not isinstance(gateway, MTurkGateway):
+        def gateway() -> MTurkGateway:
+            built = rt.gateway() if rt is not None else None
+            if isinstance(built, MTurkGateway):
+                return built
             from turkops.mturk.gateway import build_gateway
 
-            gateway = build_gateway(settings)
+            return build_gateway(settings)
+
         return MTurkProvider(
             gateway, settings.hit_lifetime_seconds, qualification_requirements(settings)
         )

@@ -51,6 +51,10 @@ def test_dry_run_prints_places_reward_fee_total(env: str, sim: RunningSimulator)
         assert word in result.output
     assert "$12.00/h" in result.output and "33.3%" in result.output
     assert not sim.state.studies
+    # The launch names where it publishes: Prolific's API (here the simulator), not MTurk's.
+    first = result.output.splitlines()[0]
+    assert first.startswith("endpoint: Prolific API at " + sim.url), first
+    assert "marketplace" not in first
 
 
 def test_below_minimum_rate_is_one_line(env: str) -> None:

@@ -30,10 +30,11 @@ if TYPE_CHECKING:
 # Markup and emoji codes are off: study names, methods, concepts and worker ids are user text and
 # must print literally ("[/oops]" would crash Rich, "[link=...]" would become a link, ":x:" an
 # emoji). Our own styling is passed as Text/style objects instead of markup strings.
-# soft_wrap: a message is one line at any terminal width (or piped), so it can be grepped and
-# tested; tables still lay themselves out to the width.
-console = Console(markup=False, emoji=False, soft_wrap=True)
-err_console = Console(stderr=True, markup=False, emoji=False, soft_wrap=True)
+# Messages wrap at the terminal's width (80 columns when piped), so output stays readable in
+# a narrow terminal; tests pin COLUMNS=80 (tests/conftest.py) and never depend on the width of
+# the terminal that runs them. Errors are one line: the CLI prints them with typer.echo.
+console = Console(markup=False, emoji=False)
+err_console = Console(stderr=True, markup=False, emoji=False)
 
 
 @contextmanager

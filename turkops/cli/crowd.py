@@ -25,9 +25,6 @@ from turkops.domain import ConfigError, InputError, SamplingStrategy
 if TYPE_CHECKING:
     from turkops.config import Settings
     from turkops.services.poll import PollResult, ReviewPolicy
-from turkops.services.publish import SessionOptions
-
-if TYPE_CHECKING:
     from turkops.services.publish import PublishResult
 
 EXIT_COMPLETE, EXIT_RUNNING = 0, 10
@@ -156,6 +153,7 @@ def launch(
 ) -> None:
     """Create the study's HITs (resumable: a re-run never creates a HIT twice)."""
     from turkops.services.launch import LaunchOptions, launch_study
+    from turkops.services.publish import SessionOptions
 
     parsed_reward = parse_money(reward, "--reward") if reward is not None else None
     parsed_max = parse_money(max_cost, "--max-cost") if max_cost is not None else None
@@ -246,12 +244,17 @@ def endpoint_description(settings: Settings) -> tuple[str, str | None]:
     """(where HITs go, in words; why a real run would be refused, or None)."""
     from turkops.config import PRODUCTION_URL, SANDBOX_URL
 
+    if settings.provider == "prolific":
+        api = settings.prolific_url
+        local = _host(api) in {"127.0.0.1", "localhost", "::1"}
+        money = "the local simulator, no money" if local else "real participants, real money"
+        return f"Prolific API at {api} ({money}); participants open {settings.public_url}", None
     try:
         url = settings.endpoint_url()
     except ConfigError as exc:  # e.g. production without TURKOPS_ALLOW_PRODUCTION=true
         return f"TURKOPS_ENDPOINT={settings.endpoint}", str(exc)
     if settings.is_local():
-        return f"local marketplace at {url} (simulated raters, no money)", None
+        return f"local marketplace at {url} (simulated, no money)", None
     if _host(url) == _host(SANDBOX_URL):
         return f"MTurk sandbox ({url}), no money", None
     if _host(url) == _host(PRODUCTION_URL):

@@ -7,7 +7,7 @@ list, approve, reject, bonus, stop) so provider-neutral services can drive MTurk
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 
 from turkops.crowd import PublishedWork, Rejection, Submission, SubmissionState, WorkSpec
@@ -32,14 +32,22 @@ class MTurkProvider:
 
     def __init__(
         self,
-        gateway: MTurkGateway,
+        gateway: MTurkGateway | Callable[[], MTurkGateway],
         lifetime_seconds: int = 3 * 24 * 3600,
         qualifications: tuple[dict[str, object], ...] = (),
     ) -> None:
-        self.gateway = gateway
+        # A factory is called on first use: building the provider (a dry run, a plan) must not
+        # need the endpoint to answer.
+        self._gateway = gateway
         self.lifetime_seconds = lifetime_seconds
         self.qualifications = qualifications
         self._hits_of: dict[str, str] = {}
+
+    @property
+    def gateway(self) -> MTurkGateway:
+        if not isinstance(self._gateway, MTurkGateway):
+            self._gateway = self._gateway()
+        return self._gateway
 
     def balance(self) -> Decimal | None:
         return self.gateway.account_balance()
