@@ -25,7 +25,6 @@ from turkops.domain import ConfigError, InputError, SamplingStrategy
 if TYPE_CHECKING:
     from turkops.config import Settings
     from turkops.services.poll import PollResult, ReviewPolicy
-from turkops.services.publish import SessionOptions
 
 if TYPE_CHECKING:
     from turkops.services.publish import PublishResult
@@ -156,6 +155,7 @@ def launch(
 ) -> None:
     """Create the study's HITs (resumable: a re-run never creates a HIT twice)."""
     from turkops.services.launch import LaunchOptions, launch_study
+    from turkops.services.publish import SessionOptions
 
     parsed_reward = parse_money(reward, "--reward") if reward is not None else None
     parsed_max = parse_money(max_cost, "--max-cost") if max_cost is not None else None
