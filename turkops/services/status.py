@@ -26,6 +26,7 @@ class StudyStatusReport:
     committed: Decimal  # still owed if every open assignment is approved
     provider: str = "mturk"
     provider_ref: str | None = None  # the provider's id of the published work (Prolific)
+    spammers: int = 0  # workers the two-coin fit flags (turkops/services/spammers.py)
 
     @property
     def submitted_share(self) -> float:
@@ -34,6 +35,9 @@ class StudyStatusReport:
 
 
 def study_status(rt: Runtime, name: str) -> StudyStatusReport:
+    from turkops.services.spammers import flag_spammers
+
+    flagged = len(flag_spammers(rt, name))  # logged once each; shown, never blocked here
     with rt.transaction() as repo:
         study = repo.study(name)
         hits = repo.session.scalars(select(Hit).where(Hit.study_id == study.id)).all()
@@ -76,6 +80,7 @@ def study_status(rt: Runtime, name: str) -> StudyStatusReport:
             committed=committed.quantize(Decimal("0.01")),
             provider=study.provider,
             provider_ref=study.provider_ref,
+            spammers=flagged,
         )
 
 
