@@ -15,6 +15,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
+from turkops.costs import CostPlan, SessionPlan
+from turkops.domain import ProviderError
+
 
 class SubmissionState(StrEnum):
     """A submission's state in provider-neutral words."""
@@ -74,6 +77,21 @@ class PublishedWork:
     ref: str  # the provider's id of the work (HIT id, Prolific study id)
     status: str
     extra: dict[str, str] = field(default_factory=dict)
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAnswer:
+    """One submitted task page read back: one 0/1 per position, or why it is unusable."""
+
+    values: tuple[int, ...] | None  # one 0/1 per task position, None when unusable
+    consent: bool
+    problem: str | None
+    extra_fields: tuple[str, ...] = ()
+
+
+class NotActionableError(ProviderError):
+    """The provider refused a state change because the object is no longer in that state."""
 
 
 class CrowdProvider(Protocol):
@@ -118,3 +136,62 @@ class CrowdProvider(Protocol):
         ...
 
     def stop(self, work_ref: str) -> None: ...
+
+
+class TaskPageProvider(CrowdProvider, Protocol):
+    """A provider that shows our task page itself, one work per task (MTurk's HITs).
+
+    The services keep the crash-safety bookkeeping (rows committed before any remote call);
+    these are the remote calls, with the provider's own rules (fees, tokens) inside."""
+
+    def plan_cost(self, tasks: int, raters: int, reward: Decimal, per_task: int) -> CostPlan: ...
+    def fee(self, reward: Decimal, places: int) -> Decimal:
+        """The provider's fee on one submission of a work with `places` places."""
+        ...
+
+    def task_type(
+        self, reward: Decimal, images_per_task: int, blocked_workers: Sequence[str]
+    ) -> tuple[str, dict[str, object]]:
+        """Register the kind of work (MTurk HIT type) that excludes `blocked_workers`;
+        returns its id and the parameters it was made from (recorded, hashed)."""
+        ...
+
+    def publish_task(
+        self, type_ref: str, page_html: str, places: int, token: str, look_up_first: bool
+    ) -> tuple[PublishedWork, bool]:
+        """Publish one task page exactly once per token; returns the work and whether an
+        earlier attempt's work was adopted (found by token) instead of created now.
+        `look_up_first`: the provider may have forgotten the token, look the work up first."""
+        ...
+
+    def finished_works(self, type_ref: str) -> Iterator[str]:
+        """Works of this type whose submissions await review (all pages)."""
+        ...
+
+    def submission(self, submission_id: str) -> Submission: ...
+    def decide(self, submission_id: str, approve: bool, feedback: str | None) -> None:
+        """Approve (optional feedback) or reject (feedback required) one submission; raises
+        NotActionableError when it was decided already."""
+        ...
+
+    def mark_reviewed(self, work_ref: str) -> None:
+        """Take a reviewed work off the provider's to-review list."""
+        ...
+
+    def parse_answer(self, answer: str, n_items: int) -> ParsedAnswer: ...
+
+
+class SessionProvider(CrowdProvider, Protocol):
+    """A provider that sends workers to the task server in sessions of tasks (Prolific)."""
+
+    def plan_sessions(
+        self,
+        tasks: int,
+        raters: int,
+        tasks_per_session: int | None,
+        hourly_rate: Decimal,
+        check_rate: float,
+    ) -> SessionPlan: ...
+    def study_url(self, public_url: str, study: str) -> str:
+        """The external URL of `study` on the task server, with the provider's placeholders."""
+        ...

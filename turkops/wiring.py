@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -46,6 +47,7 @@ class Runtime:
     def use_gateway(self, gateway: CrowdGateway | None) -> None:
         """Inject a gateway (tests, other providers); None rebuilds it from settings."""
         self._gateway = gateway
+        self._providers.pop("mturk", None)  # the MTurk provider wraps the gateway
 
     def provider(self, name: str | None = None) -> CrowdProvider:
         """The crowd provider `name` (a study's recorded provider), default TURKOPS_PROVIDER."""
@@ -78,24 +80,39 @@ def build_provider(settings: Settings, name: str, rt: Runtime | None = None) -> 
         return ProlificProvider(
             ProlificClient(http, max_attempts=settings.api_max_attempts),
             settings.prolific_workspace,
+            settings.prolific_fee,
+            settings.prolific_vat,
         )
     if name == "mturk":
         from turkops.mturk.gateway import MTurkGateway
         from turkops.mturk.provider import MTurkProvider
         from turkops.mturk.qualifications import qualification_requirements
 
-        def gateway() -> MTurkGateway:
+        def gateway() -> MTurkGateway:  # on first remote call: dry runs need no endpoint
             built = rt.gateway() if rt is not None else None
-            if isinstance(built, MTurkGateway):
-                return built
-            from turkops.mturk.gateway import build_gateway
+            if not isinstance(built, MTurkGateway):
+                from turkops.mturk.gateway import build_gateway
 
-            return build_gateway(settings)
+                built = build_gateway(settings)
+            return built
 
         return MTurkProvider(
-            gateway, settings.hit_lifetime_seconds, qualification_requirements(settings)
+            gateway,
+            settings.hit_lifetime_seconds,
+            qualification_requirements(settings),
+            settings,
         )
     raise ConfigError(f"unknown crowd provider {name!r} (mturk | prolific)")
+
+
+def task_fee(provider: str, reward: Decimal, places: int) -> Decimal:
+    """The provider's fee on one submission, without building its client (no network):
+    `turkops status` works offline. Session providers record their all-in cost instead."""
+    if provider == "mturk":
+        from turkops.mturk.pricing import fee_per_assignment
+
+        return fee_per_assignment(reward, places)
+    return Decimal("0")
 
 
 def open_runtime(settings: Settings) -> Runtime:

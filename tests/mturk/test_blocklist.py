@@ -12,9 +12,9 @@ from botocore.stub import Stubber
 
 from turkops.db.models import BlockedWorker
 from turkops.mturk.gateway import MTurkGateway
+from turkops.mturk.provider import MTurkProvider
 from turkops.mturk.qualifications import BLOCK_QUALIFICATION, blocklist_requirement
 from turkops.services.blocklist import block_worker, blocked_workers
-from turkops.services.launch import _with_blocklist
 from turkops.wiring import Runtime
 
 
@@ -72,8 +72,12 @@ def test_launch_excludes_blocked_workers(rt: Runtime, stubbed: tuple[Any, Stubbe
 
     client, stub = stubbed
     spec = HitTypeSpec("t", "d", "k", Decimal("0.05"), 600, 600, ())
-    rt.use_gateway(MTurkGateway(client))
-    assert _with_blocklist(rt, spec, "mturk") == spec  # nobody blocked: no calls
+    provider = MTurkProvider(MTurkGateway(client), settings=rt.settings)
+
+    def with_blocklist() -> HitTypeSpec:  # what launch does: the provider's blocklist
+        return provider.with_blocklist(spec, [b.worker_id for b in blocked_workers(rt, "mturk")])
+
+    assert with_blocklist() == spec  # nobody blocked: no calls
     assert block_worker(rt, "mturk", "W9", "spam") and not block_worker(rt, "mturk", "W9", "x")
     block_worker(rt, "prolific", "P1", "failed checks")
     stub.add_response(
@@ -81,7 +85,7 @@ def test_launch_excludes_blocked_workers(rt: Runtime, stubbed: tuple[Any, Stubbe
         {"QualificationTypes": [{"QualificationTypeId": "Q7", "Name": BLOCK_QUALIFICATION}]},
     )
     stub.add_response("associate_qualification_with_worker", {})
-    blocked = _with_blocklist(rt, spec, "mturk")
+    blocked = with_blocklist()
     assert blocked.qualification_requirements == (blocklist_requirement("Q7"),)
     assert [b.worker_id for b in blocked_workers(rt, "mturk")] == ["W9"]
     with rt.transaction() as repo:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from typing import cast
 
 from sqlalchemy import create_engine, text
 
@@ -52,6 +53,7 @@ def test_stale_assignment_list_never_moves_status_back(
     stale list (all Submitted) must not move Approved back to Submitted."""
     from sqlalchemy import select
 
+    from turkops.crowd import TaskPageProvider
     from turkops.db.models import Assignment, Hit
     from turkops.domain import AssignmentStatus
     from turkops.services.poll import PollResult, _ingest, moves_forward
@@ -66,16 +68,16 @@ def test_stale_assignment_list_never_moves_status_back(
     ):
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    gateway = mrt.gateway()
+    pages = cast(TaskPageProvider, mrt.provider("mturk"))
     with mrt.transaction() as repo:
         rows = repo.session.execute(select(Hit.hit_id, Hit.id, Hit.study_id)).all()
-    stale = [(row_id, study_id, list(gateway.assignments(h))) for h, row_id, study_id in rows]
-    assert {ra.status for _r, _s, lst in stale for ra in lst} == {AssignmentStatus.SUBMITTED}
+    stale = [(row_id, study_id, list(pages.submissions(h))) for h, row_id, study_id in rows]
+    assert {ra.raw_status for _r, _s, lst in stale for ra in lst} == {AssignmentStatus.SUBMITTED}
     assert poll_study(mrt, sampled).complete  # poller A ingests and approves everything
     replay = PollResult()
     for row_id, study_id, assignments in stale:  # poller B goes on with its old list
         for ra in assignments:
-            _ingest(mrt, study_id, row_id, ra, replay)
+            _ingest(mrt, pages, study_id, row_id, ra, replay)
     with mrt.transaction() as repo:
         statuses = repo.session.scalars(select(Assignment.status)).all()
     assert len(statuses) == expected

@@ -302,6 +302,7 @@ def poll(
 ) -> None:
     """One polling pass, for cron. Exit 0 = study complete, 10 = still running, other = error."""
     from turkops.services.poll import poll_study
+    from turkops.services.spammers import flag_spammers
 
     with runtime() as rt:
         result = poll_study(
@@ -310,7 +311,14 @@ def poll(
             _policy(approve, reject_invalid, reject_feedback),
             progress=ProgressLines("poll: HITs reviewed"),
         )
+        # New ratings can change who looks like a spammer (logged once, blocked on request).
+        spammers = flag_spammers(rt, study) if result.ingested or result.complete else []
     _print_pass(result)
+    if spammers:
+        console.print(
+            f"{len(spammers)} workers look like spammers: turkops block --flagged {study} "
+            "--reason TEXT"
+        )
     raise typer.Exit(EXIT_COMPLETE if result.complete else EXIT_RUNNING)
 
 
@@ -367,6 +375,12 @@ def status(study: str = typer.Argument(..., help="Study name.")) -> None:
     )
     table.add_row("paid", f"${r.paid:.2f}")
     table.add_row("committed", f"${r.committed:.2f}")
+    if r.spammers:
+        table.add_row(
+            "flagged",
+            f"{r.spammers} workers look like spammers: turkops block --flagged {r.name} "
+            "--reason TEXT",
+        )
     console.print(table)
 
 
@@ -398,19 +412,36 @@ def bonus(
 
 @app.command()
 def block(
-    worker: str = typer.Argument(..., help="Worker id (MTurk) or PROLIFIC_PID."),
+    worker: str | None = typer.Argument(
+        None, help="Worker id (MTurk) or PROLIFIC_PID; omit with --flagged."
+    ),
     reason: str = typer.Option(..., "--reason", help="Why (kept in the event log)."),
     provider: str | None = typer.Option(
         None, "--provider", help="mturk or prolific (default TURKOPS_PROVIDER)."
+    ),
+    flagged: str | None = typer.Option(
+        None,
+        "--flagged",
+        metavar="STUDY",
+        help="Block every worker the study's two-coin fit flags as a spammer "
+        "(see `turkops status`), on the study's provider.",
     ),
 ) -> None:
     """Keep a worker out of every later study on that provider (Prolific: blocklist
     filter; MTurk: turkops' block qualification)."""
     from turkops.services.blocklist import block_worker
+    from turkops.services.spammers import block_flagged
 
+    if (worker is None) == (flagged is None):
+        raise InputError("give a worker id or --flagged STUDY (one of them)")
     with runtime() as rt:
-        added = block_worker(rt, provider or rt.settings.provider, worker, reason)
-    console.print("blocked" if added else "already blocked")
+        if flagged is not None:
+            added, total = block_flagged(rt, flagged, reason)
+            console.print(f"blocked {added} of {total} flagged workers")
+            return
+        assert worker is not None
+        added_one = block_worker(rt, provider or rt.settings.provider, worker, reason)
+    console.print("blocked" if added_one else "already blocked")
 
 
 images_app = typer.Typer(help="Make the study's images reachable by workers.")

@@ -40,6 +40,7 @@ def prolific_crowd(
     error_rate: float,
     seed: int,
     participants: int = 60,
+    spammers: float = 0.0,
 ) -> Iterator[Settings]:
     """Settings (from `base`) pointed at a running simulator + task server, until exit."""
     try:
@@ -60,7 +61,7 @@ def prolific_crowd(
     crowd = CrowdConfig(
         n_participants=participants,
         error_rate=error_rate,
-        spammer_share=0.0,
+        spammer_share=spammers,
         return_rate=0.03,
         timeout_rate=0.02,
         concurrency=8,

@@ -7,19 +7,14 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+
+from turkops.crowd import ParsedAnswer
 
 MAX_ANSWER_CHARS = 65536
 _ITEM = re.compile(r"^item_(\d{1,4})$")
 _KNOWN = {"consent"}
 
-
-@dataclass(frozen=True, slots=True)
-class ParsedAnswer:
-    values: tuple[int, ...] | None  # one 0/1 per task position, None when unusable
-    consent: bool
-    problem: str | None
-    extra_fields: tuple[str, ...] = ()
+__all__ = ["ParsedAnswer", "answer_fields", "parse_answer"]
 
 
 def answer_fields(xml_text: str) -> dict[str, str]:

@@ -28,6 +28,7 @@ from botocore.exceptions import (
 )
 
 from turkops.config import Settings
+from turkops.crowd import NotActionableError
 from turkops.domain import ConfigError, ProviderError
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,6 @@ class DuplicateRequestError(ProviderError):
     def __init__(self, message: str, hit_id: str | None) -> None:
         super().__init__(message)
         self.hit_id = hit_id
-
-
-class NotActionableError(ProviderError):
-    """The provider refused a state change because the object is no longer in that state."""
 
 
 class CrowdGateway(Protocol):

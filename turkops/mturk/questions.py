@@ -1,49 +1,31 @@
-"""Rendering the worker-facing task page into MTurk's HTMLQuestion XML."""
+"""Wrapping the worker-facing task page (turkops.taskpage) into MTurk's HTMLQuestion XML."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from turkops.taskpage import (
+    DEFAULT_STUDY_INFO,
+    TEMPLATES_DIR,
+    TaskImage,
+    render_task_html,
+    template_environment,
+)
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+__all__ = [
+    "DEFAULT_STUDY_INFO",
+    "HTML_QUESTION_NS",
+    "MAX_QUESTION_CHARS",
+    "TEMPLATES_DIR",
+    "TaskImage",
+    "html_question",
+    "render_task_html",
+    "template_environment",
+]
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "hit_templates"
 HTML_QUESTION_NS = (
     "http://mechanicalturk.amazonaws.com/AWSMechanicalTurkDataSchemas/2011-11-11/HTMLQuestion.xsd"
 )
 # CreateHITWithHITType's Question parameter is limited to 131,072 characters (API reference).
 MAX_QUESTION_CHARS = 131072
-DEFAULT_STUDY_INFO = (
-    "This research study measures which descriptions of neurons in image models are correct. "
-    "You will decide for each image whether it contains the named concept."
-)
-
-
-@dataclass(frozen=True, slots=True)
-class TaskImage:
-    url: str  # what the browser loads
-    image: str  # the study's image reference (inputs.csv), for simulated raters and audits
-
-
-def template_environment(directory: Path = TEMPLATES_DIR) -> Environment:
-    # Concept text comes from LLM explainers and can contain anything: autoescape everything,
-    # and StrictUndefined turns a missing variable into an error instead of an empty string.
-    return Environment(
-        loader=FileSystemLoader(str(directory)),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
-
-
-def render_task_html(
-    concept: str,
-    images: list[TaskImage],
-    study_info: str = DEFAULT_STUDY_INFO,
-    env: Environment | None = None,
-) -> str:
-    template = (env or template_environment()).get_template("task.html.j2")
-    return template.render(concept=concept, items=images, study_info=study_info)
 
 
 def html_question(html: str, frame_height: int = 0) -> str:

@@ -9,14 +9,14 @@ minutes, so the reward is derived from the rounded-up minutes. Prolific adds its
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, Decimal
 
+from turkops.costs import CENT, DEFAULT_HOURLY_RATE, SessionPlan
 from turkops.domain import InputError
 
-CENT = Decimal("0.01")
+__all__ = ["DEFAULT_HOURLY_RATE", "SessionPlan", "plan_sessions", "task_cost"]
+
 MIN_HOURLY_RATE = Decimal("8.00")  # USD; GBP studies: £6
-DEFAULT_HOURLY_RATE = Decimal("12.00")
 SECONDS_PER_TASK = 15  # the paper's estimate for one page of 15 images
 SESSION_TARGET_SECONDS = 300  # about 5 minutes per session
 DEFAULT_CHECK_RATE = 0.2  # attention-check tasks per real task
@@ -24,55 +24,6 @@ DEFAULT_CHECK_RATE = 0.2  # attention-check tasks per real task
 
 def default_tasks_per_session(seconds_per_task: int = SECONDS_PER_TASK) -> int:
     return max(1, SESSION_TARGET_SECONDS // seconds_per_task)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionPlan:
-    tasks: int  # distinct tasks (pages)
-    raters: int  # raters per task
-    tasks_per_session: int
-    check_rate: float
-    minutes: int  # estimated completion time of one session, whole minutes
-    reward: Decimal  # per session (place)
-    hourly_rate: Decimal
-    fee_rate: Decimal
-    vat_rate: Decimal
-
-    @property
-    def places(self) -> int:
-        """Sessions needed so every task gets `raters` ratings."""
-        return math.ceil(self.tasks * self.raters / self.tasks_per_session)
-
-    @property
-    def rewards(self) -> Decimal:
-        return (self.reward * self.places).quantize(CENT, ROUND_HALF_UP)
-
-    @property
-    def fees(self) -> Decimal:
-        return (self.rewards * self.fee_rate).quantize(CENT, ROUND_HALF_UP)
-
-    @property
-    def vat(self) -> Decimal:
-        return (self.fees * self.vat_rate).quantize(CENT, ROUND_HALF_UP)
-
-    @property
-    def total(self) -> Decimal:
-        return self.rewards + self.fees + self.vat
-
-    @property
-    def reward_cents(self) -> int:
-        return int(self.reward * 100)
-
-    def paid_per_task(self) -> Decimal:
-        """What one submitted task costs with fee and VAT (for `paid` of its Assignment)."""
-        per_session = self.reward + self.reward * self.fee_rate * (1 + self.vat_rate)
-        return (per_session / self.tasks_per_session).quantize(Decimal("0.0001"), ROUND_HALF_UP)
-
-    def describe(self) -> str:
-        return (
-            f"{self.places} places x ${self.reward:.2f} ({self.tasks_per_session} tasks, "
-            f"{self.minutes} min) + {self.fee_rate:.1%} fee"
-        )
 
 
 def plan_sessions(

@@ -5,18 +5,28 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
+from turkops.costs import SessionPlan
 from turkops.crowd import PublishedWork, Rejection, Submission, WorkSpec
 from turkops.prolific.client import ProlificClient
-from turkops.prolific.shapes import draft_study, submission
+from turkops.prolific.pricing import plan_sessions
+from turkops.prolific.shapes import draft_study, study_url, submission
 
 
 class ProlificProvider:
     name = "prolific"
     hosts_task_pages = False
 
-    def __init__(self, client: ProlificClient, workspace: str | None = None) -> None:
+    def __init__(
+        self,
+        client: ProlificClient,
+        workspace: str | None = None,
+        fee_rate: Decimal = Decimal("0.333"),
+        vat_rate: Decimal = Decimal("0"),
+    ) -> None:
         self.client = client
         self.workspace = workspace
+        self.fee_rate = fee_rate
+        self.vat_rate = vat_rate
 
     def balance(self) -> Decimal | None:
         if not self.workspace:
@@ -77,3 +87,20 @@ class ProlificProvider:
 
     def stop(self, work_ref: str) -> None:
         self.client.transition_study(work_ref, "STOP")
+
+    # SessionProvider: Prolific's pricing rules and its external-URL placeholders.
+
+    def plan_sessions(
+        self,
+        tasks: int,
+        raters: int,
+        tasks_per_session: int | None,
+        hourly_rate: Decimal,
+        check_rate: float,
+    ) -> SessionPlan:
+        return plan_sessions(
+            tasks, raters, tasks_per_session, hourly_rate, self.fee_rate, self.vat_rate, check_rate
+        )
+
+    def study_url(self, public_url: str, study: str) -> str:
+        return study_url(public_url, study)

@@ -91,6 +91,7 @@ class WorkerScore:
     worker: str
     ratings: int
     agreement: float | None  # share of ratings equal to the rounded posterior
+    spammer: bool = False  # two-coin sens + spec near 1 (turkops/services/spammers.py)
 
 
 @dataclass
@@ -182,8 +183,10 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
             f"partial study: {rated} of {shown} sampled images have ratings so far"
         )
     priors = _model_priors(pairs, scores)
-    etas = {a: float(options.eta if options.eta is not None else agg.DEFAULT_ETA)
-            for a in options.aggregations}
+    etas = {
+        a: float(options.eta if options.eta is not None else agg.DEFAULT_ETA)
+        for a in options.aggregations
+    }
     if options.eta is None:
         # η is fitted under the prior each aggregation then uses: the model prior for
         # bragg-model, β for the others; under the wrong prior EM explains the prior's
@@ -256,6 +259,7 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
         )
     result.fleiss_kappa = _kappa(table)
     result.workers = _workers(table, posteriors_for_workers, options.hash_workers)
+    _flag_spammers(rt, name, table, result, options.hash_workers)
     result.sample_labels = posteriors_for_workers
     return result
 
@@ -545,6 +549,24 @@ def _workers(table: RatingTable, posteriors: dict[int, float], hash_ids: bool) -
         shown = pseudonym(worker) if hash_ids else worker
         out.append(WorkerScore(shown, n, hits / n if n else None))
     return out
+
+
+def _flag_spammers(
+    rt: Runtime, name: str, table: RatingTable, result: CollectResult, hash_ids: bool
+) -> None:
+    """Mark (and log) the workers the two-coin fit calls spammers; blocking is the user's call."""
+    from turkops.services.spammers import SPAMMER_MARGIN, flag_spammers
+
+    flagged = {
+        pseudonym(f.worker) if hash_ids else f.worker for f in flag_spammers(rt, name, table)
+    }
+    if not flagged:
+        return
+    result.workers = [replace(w, spammer=w.worker in flagged) for w in result.workers]
+    result.warnings.append(
+        f"{len(flagged)} workers look like spammers (two-coin sensitivity + specificity <= "
+        f"{1 + SPAMMER_MARGIN:g}): `turkops block --flagged {name} --reason TEXT` blocks them"
+    )
 
 
 def pseudonym(worker_id: str) -> str:

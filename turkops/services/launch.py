@@ -14,29 +14,24 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import cast
 
 import numpy as np
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
-from turkops.crowd import CrowdProvider
+from turkops.costs import CostPlan
+from turkops.crowd import CrowdProvider, SessionProvider, TaskPageProvider
 from turkops.db.models import BlockedWorker, Hit, HitItem, HitType, Input, Pair, Sample, Study
 from turkops.db.repository import Repository
 from turkops.domain import BudgetError, ConfigError, ConflictError, InputError, StudyStatus
-from turkops.mturk.gateway import DuplicateRequestError, HitTypeSpec, RemoteHit
-from turkops.mturk.pricing import CostPlan, plan_cost
-from turkops.mturk.qualifications import (
-    BLOCK_QUALIFICATION,
-    blocklist_requirement,
-    qualification_requirements,
-)
-from turkops.mturk.questions import TaskImage, html_question, render_task_html
-from turkops.mturk.tasks import SampleItem, Task, pack_tasks, request_token
 from turkops.services.images import image_url
 from turkops.services.publish import PublishResult, SessionOptions, launch_sessions
+from turkops.taskpage import TaskImage, render_task_html
+from turkops.tasks import SampleItem, Task, pack_tasks, request_token
 from turkops.wiring import Runtime
 
 log = logging.getLogger(__name__)
@@ -95,7 +90,7 @@ def launch_study(
         published = launch_sessions(
             rt,
             name,
-            provider,
+            cast(SessionProvider, provider),  # sends workers to the task server
             options.raters,
             options.images_per_hit,
             options.sessions,
@@ -106,6 +101,7 @@ def launch_study(
         return LaunchResult(
             None, int(published.published), 0, existing, options.dry_run, provider.name, published
         )
+    pages = cast(TaskPageProvider, provider)  # hosts_task_pages: it is one
     if options.reward < Decimal("0.01"):
         raise InputError("--reward must be at least $0.01 (MTurk's minimum)")
     with rt.transaction() as repo:
@@ -113,11 +109,13 @@ def launch_study(
         existing = repo.count(Hit, study.id)
         plan: CostPlan
         if existing:
-            plan = _plan_of_existing(repo, study)
+            plan = _plan_of_existing(repo, study, pages)
         else:
             tasks = study_tasks(repo, study, options.images_per_hit)
-            plan = plan_cost(len(tasks), options.raters, options.reward, options.images_per_hit)
-    pending = _pending_cost(rt, name)
+            plan = pages.plan_cost(
+                len(tasks), options.raters, options.reward, options.images_per_hit
+            )
+    pending = _pending_cost(rt, name, pages)
     if options.max_cost is not None and plan.total > options.max_cost:
         raise BudgetError(
             f"the study costs ${plan.total:.2f} ({plan.describe()}), more than --max-cost "
@@ -127,14 +125,14 @@ def launch_study(
         return LaunchResult(plan, 0, 0, existing, True)
     to_commit = pending if existing else plan.total
     if to_commit > 0:
-        balance = rt.gateway().account_balance()
-        if to_commit > balance:
+        balance = pages.balance()
+        if balance is not None and to_commit > balance:
             raise BudgetError(
                 f"launching needs ${to_commit:.2f} but the account balance is ${balance:.2f}"
             )
     if not existing:
-        _record_hits(rt, name, options, plan, provider.name)
-    created, adopted, already = _create_pending(rt, name, options, progress)
+        _record_hits(rt, name, options, plan, pages)
+    created, adopted, already = _create_pending(rt, name, options, progress, pages)
     return LaunchResult(plan, created, adopted, already, False)
 
 
@@ -150,13 +148,13 @@ def study_tasks(repo: Repository, study: Study, images_per_hit: int) -> list[Tas
     return pack_tasks(items, images_per_hit, rng)
 
 
-def _plan_of_existing(repo: Repository, study: Study) -> CostPlan:
+def _plan_of_existing(repo: Repository, study: Study, pages: TaskPageProvider) -> CostPlan:
     hits = repo.session.scalars(select(Hit).where(Hit.study_id == study.id)).all()
     per_hit = max(len(h.items) for h in hits) if hits else 0
-    return plan_cost(len(hits), hits[0].max_assignments, hits[0].reward, per_hit)
+    return pages.plan_cost(len(hits), hits[0].max_assignments, hits[0].reward, per_hit)
 
 
-def _pending_cost(rt: Runtime, name: str) -> Decimal:
+def _pending_cost(rt: Runtime, name: str, pages: TaskPageProvider) -> Decimal:
     with rt.transaction() as repo:
         study = repo.study(name)
         hits = repo.session.scalars(
@@ -164,29 +162,17 @@ def _pending_cost(rt: Runtime, name: str) -> Decimal:
         ).all()
         if not hits:
             return Decimal("0")
-        return plan_cost(len(hits), hits[0].max_assignments, hits[0].reward, 1).total
-
-
-def _hit_type_spec(rt: Runtime, options: LaunchOptions) -> HitTypeSpec:
-    s = rt.settings
-    return HitTypeSpec(
-        title=s.hit_title,
-        description=s.hit_description.replace("15 images", f"{options.images_per_hit} images"),
-        keywords=s.hit_keywords,
-        reward=options.reward,
-        assignment_duration_seconds=s.assignment_duration_seconds,
-        auto_approval_delay_seconds=s.auto_approval_delay_seconds,
-        qualification_requirements=qualification_requirements(s),
-    )
+        return pages.plan_cost(len(hits), hits[0].max_assignments, hits[0].reward, 1).total
 
 
 def _record_hits(
-    rt: Runtime, name: str, options: LaunchOptions, plan: CostPlan, provider: str
+    rt: Runtime, name: str, options: LaunchOptions, plan: CostPlan, pages: TaskPageProvider
 ) -> None:
-    spec = _with_blocklist(rt, _hit_type_spec(rt, options), provider)
-    params = json.dumps(_spec_dict(spec), sort_keys=True, default=str)
+    hit_type_id, spec = pages.task_type(
+        options.reward, options.images_per_hit, _blocked(rt, pages.name)
+    )
+    params = json.dumps(spec, sort_keys=True, default=str)
     params_hash = hashlib.sha256(params.encode()).hexdigest()
-    hit_type_id = rt.gateway().create_hit_type(spec)
     with rt.transaction() as repo:
         # A write first, so a second launcher waits here (SQLite's write lock, PostgreSQL's row
         # lock) and then sees the first one's rows, instead of both inserting them.
@@ -248,38 +234,16 @@ def _record_hits(
         )
 
 
-def _with_blocklist(rt: Runtime, spec: HitTypeSpec, provider: str) -> HitTypeSpec:
-    """Blocked MTurk workers hold our block qualification; the HIT type excludes them."""
+def _blocked(rt: Runtime, provider: str) -> list[str]:
+    """The provider's blocklisted workers, oldest first; its work type excludes them."""
     with rt.transaction() as repo:
-        blocked = repo.session.scalars(
-            select(BlockedWorker.worker_id)
-            .where(BlockedWorker.provider == provider)
-            .order_by(BlockedWorker.id)
-        ).all()
-    if not blocked:
-        return spec
-    gateway = rt.gateway()
-    qid = gateway.ensure_qualification_type(
-        BLOCK_QUALIFICATION, "Workers whose earlier turkops work could not be accepted."
-    )
-    for worker_id in blocked:
-        gateway.grant_qualification(qid, worker_id)
-    return replace(
-        spec,
-        qualification_requirements=(*spec.qualification_requirements, blocklist_requirement(qid)),
-    )
-
-
-def _spec_dict(spec: HitTypeSpec) -> dict[str, object]:
-    return {
-        "title": spec.title,
-        "description": spec.description,
-        "keywords": spec.keywords,
-        "reward": str(spec.reward),
-        "duration": spec.assignment_duration_seconds,
-        "auto_approval": spec.auto_approval_delay_seconds,
-        "qualifications": list(spec.qualification_requirements),
-    }
+        return list(
+            repo.session.scalars(
+                select(BlockedWorker.worker_id)
+                .where(BlockedWorker.provider == provider)
+                .order_by(BlockedWorker.id)
+            ).all()
+        )
 
 
 def _create_pending(
@@ -287,8 +251,8 @@ def _create_pending(
     name: str,
     options: LaunchOptions,
     progress: Callable[[int, int], None] | None,
+    pages: TaskPageProvider,
 ) -> tuple[int, int, int]:
-    gateway = rt.gateway()
     with rt.transaction() as repo:
         study = repo.study(name)
         study_id = study.id
@@ -309,47 +273,29 @@ def _create_pending(
             assert hit is not None and hit_type_id is not None
             if hit.hit_id is not None:
                 continue  # a concurrent launcher finished it
-            question = _question(repo, hit, options, rt)
+            page = _page(repo, hit, options, rt)
             token, previous_attempt = hit.unique_request_token, hit.attempted_at
+            max_assignments = hit.max_assignments
             if previous_attempt is None:
                 # Only the FIRST attempt counts: MTurk forgets the token 24 h after it first saw
                 # it, so a retry in between must not make an old attempt look recent.
                 hit.attempted_at = datetime.now(UTC)
-        remote: RemoteHit | None = None
-        how = "created"
-        if previous_attempt is not None and _older_than(previous_attempt, TOKEN_MEMORY):
-            remote = gateway.find_hit_by_annotation(token)
-            how = "adopted"
-        if remote is None:
-            try:
-                remote = gateway.create_hit(
-                    hit_type_id,
-                    question,
-                    hit.max_assignments,
-                    rt.settings.hit_lifetime_seconds,
-                    token,
-                )
-                how = "created"
-            except DuplicateRequestError as exc:
-                remote = (
-                    gateway.get_hit(exc.hit_id)
-                    if exc.hit_id
-                    else gateway.find_hit_by_annotation(token)
-                )
-                if remote is None:
-                    raise
-                how = "adopted"
+        # The provider forgets tokens after a while (MTurk: 24 h after the first attempt), so
+        # an attempt older than that is looked up before any retry.
+        look_up = previous_attempt is not None and _older_than(previous_attempt, TOKEN_MEMORY)
+        remote, was_adopted = pages.publish_task(hit_type_id, page, max_assignments, token, look_up)
+        how = "adopted" if was_adopted else "created"
         with rt.transaction() as repo:
             row = repo.session.get(Hit, hit_row_id)
             assert row is not None
-            row.hit_id = remote.hit_id
+            row.hit_id = remote.ref
             row.status = remote.status or "Assignable"
             row.created_at = datetime.now(UTC)
-            row.expires_at = remote.expiration
-            repo.log(study_id, f"hit.{how}", f"hit:{remote.hit_id}", token=token)
+            row.expires_at = remote.expires_at
+            repo.log(study_id, f"hit.{how}", f"hit:{remote.ref}", token=token)
         created += how == "created"
         adopted += how == "adopted"
-        log.info("HIT %s %s (%d/%d)", remote.hit_id, how, done, total)
+        log.info("HIT %s %s (%d/%d)", remote.ref, how, done, total)
         if progress:
             progress(done, total)
     return created, adopted, already
@@ -360,7 +306,7 @@ def _older_than(when: datetime, age: timedelta) -> bool:
     return datetime.now(UTC) - aware > age
 
 
-def _question(repo: Repository, hit: Hit, options: LaunchOptions, rt: Runtime) -> str:
+def _page(repo: Repository, hit: Hit, options: LaunchOptions, rt: Runtime) -> str:
     sample_ids = [item.sample_id for item in hit.items]
     rows = repo.session.execute(
         select(Sample.id, Input)
@@ -375,4 +321,4 @@ def _question(repo: Repository, hit: Hit, options: LaunchOptions, rt: Runtime) -
         )
         for sid in sample_ids
     ]
-    return html_question(render_task_html(hit.concept, images), rt.settings.frame_height)
+    return render_task_html(hit.concept, images)

@@ -37,7 +37,6 @@ from turkops.db.models import (
 )
 from turkops.db.repository import Repository
 from turkops.domain import AssignmentStatus, InputError, NotFoundError
-from turkops.mturk.questions import TaskImage
 from turkops.services.checks import (
     MAX_FAILED_CHECKS,
     CheckPool,
@@ -56,6 +55,7 @@ from turkops.services.leases import (
     lock_session,
     release_session,
 )
+from turkops.taskpage import TaskImage
 from turkops.wiring import Runtime
 
 log = logging.getLogger(__name__)

@@ -14,18 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from turkops.crowd import NotActionableError, Submission, TaskPageProvider
 from turkops.db.locks import claim
 from turkops.db.models import Assignment, Hit, HitType, Rating
 from turkops.db.repository import Repository
 from turkops.domain import AssignmentStatus, InputError, StudyStatus
-from turkops.mturk.answers import parse_answer
-from turkops.mturk.gateway import NotActionableError, RemoteAssignment
-from turkops.mturk.pricing import fee_per_assignment
 from turkops.wiring import Runtime
 
 log = logging.getLogger(__name__)
@@ -76,8 +75,8 @@ def poll_study(
         from turkops.services.review import review_sessions
 
         return review_sessions(rt, name, provider, policy)
+    pages = cast(TaskPageProvider, provider)  # hosts_task_pages: it is one
     reviewed = to_review = 0
-    gateway = rt.gateway()
     result = PollResult()
     with rt.transaction() as repo:
         study = repo.study(name)
@@ -88,7 +87,7 @@ def poll_study(
     if not hit_type_ids:
         raise InputError(f"study {name!r} has not been launched: run `turkops launch {name}`")
     for hit_type_id in hit_type_ids:
-        reviewable = list(gateway.reviewable_hit_ids(hit_type_id))
+        reviewable = list(pages.finished_works(hit_type_id))
         with rt.transaction() as repo:
             ours = dict(
                 repo.session.execute(
@@ -105,7 +104,7 @@ def poll_study(
                 continue
             with claim(rt.engine, ours[hit_id]) as mine:
                 if mine:  # else another poller is reviewing it right now
-                    _review_hit(rt, study_id, ours[hit_id], hit_id, policy, result)
+                    _review_hit(rt, pages, study_id, ours[hit_id], hit_id, policy, result)
             reviewed += 1
             if progress is not None:
                 progress(reviewed, to_review)
@@ -122,23 +121,23 @@ def poll_study(
 
 def _review_hit(
     rt: Runtime,
+    pages: TaskPageProvider,
     study_id: int,
     hit_row_id: int,
     hit_id: str,
     policy: ReviewPolicy,
     result: PollResult,
 ) -> None:
-    gateway = rt.gateway()
-    remote = list(gateway.assignments(hit_id))
+    remote = list(pages.submissions(hit_id))
     result.hits_changed += 1
     for ra in remote:
-        _ingest(rt, study_id, hit_row_id, ra, result)
+        _ingest(rt, pages, study_id, hit_row_id, ra, result)
     undecided = 0
     for ra in remote:
-        if ra.status != AssignmentStatus.SUBMITTED:
+        if ra.raw_status != AssignmentStatus.SUBMITTED:
             continue
         with rt.transaction() as repo:
-            local = _assignment(repo, ra.assignment_id)
+            local = _assignment(repo, ra.submission_id)
             if local is None or local.status != AssignmentStatus.SUBMITTED:
                 continue
             valid = local.valid
@@ -146,9 +145,13 @@ def _review_hit(
             undecided += 1
             continue
         if policy.reject_invalid and not valid:
-            _decide(rt, study_id, ra, AssignmentStatus.REJECTED, policy.reject_feedback, result)
+            _decide(
+                rt, pages, study_id, ra, AssignmentStatus.REJECTED, policy.reject_feedback, result
+            )
         else:
-            _decide(rt, study_id, ra, AssignmentStatus.APPROVED, policy.approve_feedback, result)
+            _decide(
+                rt, pages, study_id, ra, AssignmentStatus.APPROVED, policy.approve_feedback, result
+            )
     if undecided == 0:
         # Local state first: if we die before the remote call, the HIT is still Reviewable and
         # the next pass reviews it again (idempotently); the reverse order could leave a HIT
@@ -160,7 +163,7 @@ def _review_hit(
                 hit.status = "Reviewing"
                 repo.log(study_id, "hit.reviewed", f"hit:{hit_id}", assignments=len(remote))
         try:
-            gateway.mark_reviewed(hit_id)
+            pages.mark_reviewed(hit_id)
         except NotActionableError:
             pass  # another poller moved it to Reviewing first
 
@@ -170,31 +173,36 @@ def _assignment(repo: Repository, assignment_id: str) -> Assignment | None:
 
 
 def _ingest(
-    rt: Runtime, study_id: int, hit_row_id: int, ra: RemoteAssignment, result: PollResult
+    rt: Runtime,
+    pages: TaskPageProvider,
+    study_id: int,
+    hit_row_id: int,
+    ra: Submission,
+    result: PollResult,
 ) -> None:
     """Store a remote assignment and its ratings once; later passes only sync its status."""
     try:
         with rt.transaction() as repo:
-            local = _assignment(repo, ra.assignment_id)
+            local = _assignment(repo, ra.submission_id)
             if local is not None:
-                _sync_status(repo, study_id, local, ra, result)
+                _sync_status(repo, pages, study_id, local, ra, result)
                 return
             hit = repo.session.get(Hit, hit_row_id, options=[selectinload(Hit.items)])
             assert hit is not None
-            parsed = parse_answer(ra.answer, len(hit.items))
+            parsed = pages.parse_answer(ra.answer, len(hit.items))
             worker = repo.worker(ra.worker_id)
             local = Assignment(
                 hit_row_id=hit_row_id,
-                assignment_id=ra.assignment_id,
+                assignment_id=ra.submission_id,
                 worker_row_id=worker.id,
-                status=ra.status,
+                status=ra.raw_status,
                 valid=parsed.values is not None,
                 problem=parsed.problem,
                 answer_raw=storable_text(ra.answer[:65536]),
                 submitted_at=ra.submitted_at,
             )
-            if ra.status == AssignmentStatus.APPROVED:
-                local.paid = hit.reward + fee_per_assignment(hit.reward, hit.max_assignments)
+            if ra.raw_status == AssignmentStatus.APPROVED:
+                local.paid = hit.reward + pages.fee(hit.reward, hit.max_assignments)
                 local.decided_at = datetime.now(UTC)
             repo.session.add(local)
             repo.session.flush()
@@ -206,9 +214,9 @@ def _ingest(
             repo.log(
                 study_id,
                 "assignment.ingested",
-                f"assignment:{ra.assignment_id}",
-                hit=ra.hit_id,
-                status=ra.status,
+                f"assignment:{ra.submission_id}",
+                hit=ra.work_ref,
+                status=ra.raw_status,
                 valid=parsed.values is not None,
                 problem=parsed.problem,
                 extra_fields=list(parsed.extra_fields),
@@ -217,7 +225,7 @@ def _ingest(
             result.invalid += parsed.values is None
     except IntegrityError:
         # Another poller stored it between our check and insert: theirs is the same data.
-        log.info("assignment %s was ingested concurrently", ra.assignment_id)
+        log.info("assignment %s was ingested concurrently", ra.submission_id)
 
 
 def storable_text(text: str) -> str:
@@ -227,35 +235,40 @@ def storable_text(text: str) -> str:
 
 
 def _sync_status(
-    repo: Repository, study_id: int, local: Assignment, ra: RemoteAssignment, result: PollResult
+    repo: Repository,
+    pages: TaskPageProvider,
+    study_id: int,
+    local: Assignment,
+    ra: Submission,
+    result: PollResult,
 ) -> None:
-    if local.status == ra.status:
+    if local.status == ra.raw_status:
         return
-    if not moves_forward(AssignmentStatus(local.status), AssignmentStatus(ra.status)):
+    if not moves_forward(AssignmentStatus(local.status), AssignmentStatus(ra.raw_status)):
         # A list read before another poller decided (two `monitor`s): it is older than what we
         # hold, so it must not undo a decision that MTurk has already made.
         log.info(
             "assignment %s: ignoring stale remote status %s (recorded %s)",
-            ra.assignment_id,
-            ra.status,
+            ra.submission_id,
+            ra.raw_status,
             local.status,
         )
         return
     hit = repo.session.get(Hit, local.hit_row_id)
     assert hit is not None
-    if ra.status == AssignmentStatus.APPROVED:
-        local.paid = hit.reward + fee_per_assignment(hit.reward, hit.max_assignments)
+    if ra.raw_status == AssignmentStatus.APPROVED:
+        local.paid = hit.reward + pages.fee(hit.reward, hit.max_assignments)
     else:
         local.paid = Decimal("0")
     local.decided_at = local.decided_at or datetime.now(UTC)
     repo.log(
         study_id,
         "assignment.changed_remotely",
-        f"assignment:{ra.assignment_id}",
+        f"assignment:{ra.submission_id}",
         was=local.status,
-        now=ra.status,
+        now=ra.raw_status,
     )
-    local.status = ra.status
+    local.status = ra.raw_status
     result.changed_behind_our_back += 1
 
 
@@ -272,29 +285,26 @@ def moves_forward(was: AssignmentStatus, now: AssignmentStatus) -> bool:
 
 def _decide(
     rt: Runtime,
+    pages: TaskPageProvider,
     study_id: int,
-    ra: RemoteAssignment,
+    ra: Submission,
     decision: AssignmentStatus,
     feedback: str | None,
     result: PollResult,
 ) -> None:
-    gateway = rt.gateway()
     try:
-        if decision == AssignmentStatus.APPROVED:
-            gateway.approve(ra.assignment_id, feedback)
-        else:
-            gateway.reject(ra.assignment_id, feedback or "")
+        pages.decide(ra.submission_id, decision == AssignmentStatus.APPROVED, feedback)
     except NotActionableError as exc:
         # Decided elsewhere (auto-approval, another poller): record what the provider says.
-        log.info("assignment %s already decided: %s", ra.assignment_id, exc)
-        now = gateway.get_assignment(ra.assignment_id)
+        log.info("assignment %s already decided: %s", ra.submission_id, exc)
+        now = pages.submission(ra.submission_id)
         with rt.transaction() as repo:
-            local = _assignment(repo, ra.assignment_id)
+            local = _assignment(repo, ra.submission_id)
             assert local is not None
-            _sync_status(repo, study_id, local, now, result)
+            _sync_status(repo, pages, study_id, local, now, result)
         return
     with rt.transaction() as repo:
-        local = _assignment(repo, ra.assignment_id)
+        local = _assignment(repo, ra.submission_id)
         assert local is not None
         hit = repo.session.get(Hit, local.hit_row_id)
         assert hit is not None
@@ -302,7 +312,7 @@ def _decide(
         local.decided_at = datetime.now(UTC)
         local.feedback = feedback
         if decision == AssignmentStatus.APPROVED:
-            local.paid = hit.reward + fee_per_assignment(hit.reward, hit.max_assignments)
+            local.paid = hit.reward + pages.fee(hit.reward, hit.max_assignments)
             result.approved += 1
         else:
             local.paid = Decimal("0")
@@ -310,7 +320,7 @@ def _decide(
         repo.log(
             study_id,
             f"assignment.{decision.lower()}",
-            f"assignment:{ra.assignment_id}",
+            f"assignment:{ra.submission_id}",
             paid=str(local.paid),
             feedback=feedback,
         )

@@ -18,13 +18,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from turkops.crowd import CrowdProvider, WorkSpec
+from turkops.costs import DEFAULT_HOURLY_RATE, SessionPlan
+from turkops.crowd import SessionProvider, WorkSpec
 from turkops.db.models import BlockedWorker, Hit, HitItem, HitType, Study
 from turkops.domain import BudgetError, StudyStatus
-from turkops.mturk.tasks import request_token
-from turkops.prolific.pricing import DEFAULT_HOURLY_RATE, SessionPlan, plan_sessions
-from turkops.prolific.shapes import study_url
 from turkops.services.images import image_url
+from turkops.tasks import request_token
 from turkops.wiring import Runtime
 
 LEASE_SECONDS = 900
@@ -48,7 +47,7 @@ class PublishResult:
 def launch_sessions(
     rt: Runtime,
     name: str,
-    provider: CrowdProvider,
+    provider: SessionProvider,
     raters: int,
     images_per_hit: int,
     sessions: SessionOptions,
@@ -58,7 +57,6 @@ def launch_sessions(
 ) -> PublishResult:
     from turkops.services.launch import study_tasks  # the same packing as on MTurk
 
-    s = rt.settings
     with rt.transaction() as repo:
         study = repo.study(name)
         hit_type = repo.session.scalar(select(HitType).where(HitType.study_id == study.id))
@@ -67,13 +65,11 @@ def launch_sessions(
             ref = study.provider_ref
         else:
             tasks = study_tasks(repo, study, images_per_hit)
-            plan = plan_sessions(
+            plan = provider.plan_sessions(
                 len(tasks),
                 raters,
                 sessions.tasks_per_session,
                 sessions.hourly_rate,
-                s.prolific_fee,
-                s.prolific_vat,
                 sessions.check_rate,
             )
             ref = None
@@ -191,7 +187,7 @@ def _record(
         )
 
 
-def _publish(rt: Runtime, name: str, provider: CrowdProvider, test: bool) -> str:
+def _publish(rt: Runtime, name: str, provider: SessionProvider, test: bool) -> str:
     with rt.transaction() as repo:
         study = repo.study(name)
         if study.provider_ref:
@@ -205,7 +201,8 @@ def _publish(rt: Runtime, name: str, provider: CrowdProvider, test: bool) -> str
                 select(BlockedWorker.worker_id).where(BlockedWorker.provider == provider.name)
             ).all()
         )
-        work = _work(rt, study, params, blocked, test, attempted)
+        url = provider.study_url(rt.settings.public_url, study.name)
+        work = _work(rt, study, params, blocked, test, attempted, url)
         repo.log(study.id, "publish.attempted", f"study:{name}", token=work.token, test=test)
         study_id = study.id
     published = provider.publish(work)
@@ -231,6 +228,7 @@ def _work(
     blocked: tuple[str, ...],
     test: bool,
     resume: bool,
+    url: str,
 ) -> WorkSpec:
     s = rt.settings
     plan = plan_of(params)
@@ -244,7 +242,7 @@ def _work(
         places=plan.places,
         minutes=plan.minutes,
         token=str(params["token"]),
-        external_url=study_url(s.public_url, study.name),
+        external_url=url,
         completion_code=str(params["completion_code"]),
         failed_check_code=str(params["failed_check_code"]),
         blocked_workers=blocked,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import cast
 
 from sqlalchemy import func, select
 
+from turkops.crowd import TaskPageProvider
 from turkops.db.models import Assignment, Hit, HitType
 from turkops.domain import AssignmentStatus
-from turkops.mturk.pricing import fee_per_assignment
 from turkops.services.poll import DONE
-from turkops.wiring import Runtime
+from turkops.wiring import Runtime, task_fee
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class StudyStatusReport:
     committed: Decimal  # still owed if every open assignment is approved
     provider: str = "mturk"
     provider_ref: str | None = None  # the provider's id of the published work (Prolific)
+    spammers: int = 0  # workers the two-coin fit flags (turkops/services/spammers.py)
 
     @property
     def submitted_share(self) -> float:
@@ -33,6 +35,9 @@ class StudyStatusReport:
 
 
 def study_status(rt: Runtime, name: str) -> StudyStatusReport:
+    from turkops.services.spammers import flag_spammers
+
+    flagged = len(flag_spammers(rt, name))  # logged once each; shown, never blocked here
     with rt.transaction() as repo:
         study = repo.study(name)
         hits = repo.session.scalars(select(Hit).where(Hit.study_id == study.id)).all()
@@ -61,7 +66,7 @@ def study_status(rt: Runtime, name: str) -> StudyStatusReport:
         committed = Decimal("0")
         for h in hits:
             unit = unit_costs.get(h.hit_type_row_id) or (
-                h.reward + fee_per_assignment(h.reward, h.max_assignments)
+                h.reward + task_fee(study.provider, h.reward, h.max_assignments)
             )
             open_slots = 0 if h.status in DONE else h.max_assignments - got.get(h.id, 0)
             committed += unit * (open_slots + submitted.get(h.id, 0))
@@ -75,6 +80,7 @@ def study_status(rt: Runtime, name: str) -> StudyStatusReport:
             committed=committed.quantize(Decimal("0.01")),
             provider=study.provider,
             provider_ref=study.provider_ref,
+            spammers=flagged,
         )
 
 
@@ -94,7 +100,7 @@ def expire_study(rt: Runtime, name: str) -> int:
             study = repo.study(name)
             repo.log(study.id, "work.stopped", f"work:{ref}", by="requester")
         return 1
-    gateway = rt.gateway()
+    pages = cast(TaskPageProvider, provider)  # hosts_task_pages: it is one
     with rt.transaction() as repo:
         study = repo.study(name)
         study_id = study.id
@@ -105,7 +111,7 @@ def expire_study(rt: Runtime, name: str) -> int:
         ).all()
     for hit_id in open_hits:
         assert hit_id is not None
-        gateway.expire_hit(hit_id)
+        pages.stop(hit_id)
         with rt.transaction() as repo:
             repo.log(study_id, "hit.expired", f"hit:{hit_id}", by="requester")
     return len(open_hits)

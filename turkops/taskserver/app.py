@@ -29,9 +29,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from turkops.domain import InputError, NotFoundError
-from turkops.mturk.questions import DEFAULT_STUDY_INFO, TEMPLATES_DIR
 from turkops.services import participation as svc
 from turkops.services.leases import expire_leases
+from turkops.taskpage import DEFAULT_STUDY_INFO, TEMPLATES_DIR
 from turkops.taskserver.middleware import BodyLimit, SecurityHeaders, content_security_policy
 from turkops.taskserver.security import (
     CSRF_COOKIE,
