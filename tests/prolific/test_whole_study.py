@@ -1,18 +1,18 @@
 """A whole Prolific study offline: simulator + simulated participants + the turkops task
-server + launch/poll/collect. Needs the task server (turkops.taskserver, issue 11 item 2)."""
+server + launch/poll/collect/status."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-pytest.importorskip("turkops.taskserver", reason="the task server is merged separately")
-
-from turkops.db.models import Assignment, Hit, HitItem, Rating, TaskLease  # noqa: E402
-from turkops.demo.pipeline import METHODS, DemoConfig, run_demo  # noqa: E402
+from turkops.config import Settings
+from turkops.db.models import Assignment, Hit, HitItem, Rating, TaskLease
+from turkops.demo.pipeline import METHODS, DemoConfig, run_demo
+from turkops.services.status import study_status
+from turkops.wiring import open_runtime
 
 
 def test_a_whole_study_on_the_simulator_ranks_right_and_accounts_for_every_rating(
@@ -50,3 +50,19 @@ def test_a_whole_study_on_the_simulator_ranks_right_and_accounts_for_every_ratin
         )
         assert ratings == expected
     engine.dispose()
+    # status counts what the design needs: rejected sessions' work was rated again elsewhere.
+    rt = open_runtime(
+        Settings(  # type: ignore[call-arg]
+            database_url=f"sqlite:///{work / 'turkops.sqlite'}",
+            data_dir=work / "data",
+            _env_file=None,
+        )
+    )
+    try:
+        report = study_status(rt, "demo")
+    finally:
+        rt.close()
+    counts = report.assignments
+    assert counts.get("Rejected", 0) > 0  # the simulated crowd has spammers who fail checks
+    assert counts["Approved"] == report.expected_assignments
+    assert report.received == counts["Approved"] + counts.get("Submitted", 0), counts

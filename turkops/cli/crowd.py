@@ -371,7 +371,7 @@ def status(study: str = typer.Argument(..., help="Study name.")) -> None:
     )
     table.add_row(
         "received",
-        f"{sum(r.assignments.values())}/{r.expected_assignments} ({r.submitted_share:.0%})",
+        f"{r.received}/{r.expected_assignments} ({r.submitted_share:.0%})",
     )
     table.add_row("paid", f"${r.paid:.2f}")
     table.add_row("committed", f"${r.committed:.2f}")

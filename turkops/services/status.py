@@ -29,8 +29,14 @@ class StudyStatusReport:
     spammers: int = 0  # workers the two-coin fit flags (turkops/services/spammers.py)
 
     @property
+    def received(self) -> int:
+        """Assignments that count towards the design: rejected work does not (on Prolific its
+        task goes back to the pool and is rated again, so counting it would pass 100%)."""
+        return sum(n for st, n in self.assignments.items() if st != AssignmentStatus.REJECTED)
+
+    @property
     def submitted_share(self) -> float:
-        got = sum(self.assignments.values())
+        got = self.received
         return got / self.expected_assignments if self.expected_assignments else 0.0
 
 
