@@ -111,8 +111,14 @@ def process_group(ranks: Ranks, timeout_minutes: float = 60.0) -> Iterator[Ranks
                             timeout=datetime.timedelta(minutes=timeout_minutes))
     try:
         yield ranks
-    finally:
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    # Leave together: a rank that tears its gloo connections down while a peer may still be
+    # using them can abort ("terminate called without an active exception", SIGABRT), which
+    # was seen once on a non-main rank that finished long before rank 0 had merged.
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def gather_shard_stats(ranks: Ranks, mine: ShardStats, error: str | None) -> ShardStats:
