@@ -12,9 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -26,6 +25,10 @@ from tests.conftest import write_study_files
 from turkops.db.models import Hit, HitItem, HitType, Pair, Sample
 from turkops.domain import SamplingStrategy, StudyStatus
 from turkops.mturk.tasks import SampleItem, pack_tasks, request_token
+
+# Tests read pages exactly as the simulated Prolific participants do: one parser for both.
+from turkops.prolific_sim.pages import Page as ParsedPage
+from turkops.prolific_sim.pages import parse_page
 from turkops.services.sampling import sample_study
 from turkops.services.studies import create_study
 from turkops.wiring import Runtime
@@ -107,59 +110,6 @@ def make_prolific_study(
             )
         study.status = StudyStatus.LAUNCHED
         return len(tasks)
-
-
-@dataclass
-class Form:
-    id: str
-    action: str
-    fields: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class ParsedPage:
-    forms: dict[str, Form] = field(default_factory=dict)
-    concept: str | None = None
-    images: list[str] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
-
-
-class _PageParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.page = ParsedPage()
-        self._form: Form | None = None
-        self._in_concept = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self._form = Form(a.get("id", ""), a.get("action", ""))
-            self.page.forms[self._form.id] = self._form
-        elif tag == "input" and self._form is not None and a.get("type") == "hidden":
-            self._form.fields[a["name"]] = a.get("value", "")
-        elif tag == "b" and a.get("id") == "concept":
-            self._in_concept = True
-            self.page.concept = ""
-        elif tag == "img" and "data-image" in a:
-            self.page.images.append(a["data-image"])
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._form = None
-        elif tag == "b":
-            self._in_concept = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_concept:
-            self.page.concept = (self.page.concept or "") + data
-        self.page.text.append(data)
-
-
-def parse_page(html: str) -> ParsedPage:
-    parser = _PageParser()
-    parser.feed(html)
-    return parser.page
 
 
 Answer = Callable[[str, list[str]], list[int]]
