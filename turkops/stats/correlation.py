@@ -376,14 +376,8 @@ def correlation_intervals(
     empty = cnt.sum(-1) == 0
     low, high = np.where(empty, 0.0, low), np.where(empty, 0.0, high)
     se = np.where(empty, 0.0, reps.std(axis=0, ddof=1))
-    return CorrelationIntervals(
-        rho=point,
-        low=clip_correlation(low),
-        high=clip_correlation(high),
-        se=se,
-        level=level,
-        n_boot=n_boot,
-    )
+    # interval_from_replicates clips to [-1, 1] already.
+    return CorrelationIntervals(rho=point, low=low, high=high, se=se, level=level, n_boot=n_boot)
 
 
 def clip_correlation(x: npt.ArrayLike) -> FloatArray:
