@@ -417,7 +417,7 @@ def simulate(
         specificity,
     )
     if coverage:
-        from turkops.stats.coverage import EXACT, MODEL_ASSISTED
+        from turkops.stats.coverage import EXACT, MA_ACT, MODEL_ASSISTED
 
         _coverage(
             pop,
@@ -426,7 +426,7 @@ def simulate(
             pairs_per_study,
             _ints(draws, "--draws")[0],
             _ints(raters, "--raters"),
-            _names(aggregators, "aggregators", [*AGGREGATOR_NAMES, EXACT, *MODEL_ASSISTED]),
+            _names(aggregators, "aggregators", [*AGGREGATOR_NAMES, EXACT, MA_ACT, *MODEL_ASSISTED]),
             n_boot,
             interval,
             fixed_labels,

@@ -31,6 +31,7 @@ from turkops.stats.intervals import (
     interval_from_replicates,
     jackknife_acceleration,
 )
+from turkops.stats.ma_act import MaActEstimates, fit_ma_act, ma_act_correlations, normal_scores
 from turkops.stats.model_assisted import (
     ModelAssistedEstimates,
     corrected_labels,
@@ -46,6 +47,7 @@ from turkops.stats.strategies import (
     score_labels,
     scoring_labels,
 )
+from turkops.stats.two_coin import ACTIVATION_PENALTY
 from turkops.stats.synthetic import (
     CrowdSetting,
     PopulationSetting,
@@ -65,6 +67,8 @@ EXACT = "exact"
 """Reference 'aggregator' of the coverage simulation: the true labels (no rating noise)."""
 MODEL_ASSISTED = {"bragg-model-ma": "bragg-model", "exact-ma": EXACT}
 """Model-assisted estimators (model_assisted.py) and the labels they de-attenuate."""
+MA_ACT = "ma-act"
+"""The model-assisted, activation-aware, model-averaged estimator (ma_act.py)."""
 NULL_THRESHOLD = 0.1
 HARD_RHO = 0.15
 """Right explanations with ρ below this make the hard mis-ranking cases."""
@@ -210,7 +214,7 @@ class CoverageConfig:
             raise ValueError("draws must be >= 2 and n_boot >= 10")
         if not self.raters or min(self.raters) < 1 or max(self.raters) > self.crowd.n_workers:
             raise ValueError("raters must be >= 1 and at most the worker pool")
-        unknown = set(self.aggregators) - set(AGGREGATORS) - {EXACT, *MODEL_ASSISTED}
+        unknown = set(self.aggregators) - set(AGGREGATORS) - {EXACT, MA_ACT, *MODEL_ASSISTED}
         if unknown:
             raise ValueError(f"unknown aggregators {sorted(unknown)}; known: {sorted(AGGREGATORS)}")
         if self.method not in INTERVAL_METHODS:
@@ -304,6 +308,13 @@ def run_coverage(
                 n_workers=crowd.n_workers,
             )
             for name in cfg.aggregators:
+                if name == MA_ACT:
+                    est = _ma_act(cell, acts, probs, q, idx, uniq, cfg.options, cfg.level)
+                    store = acc[(name, m)]
+                    store["point"].append(est.rho)
+                    store["low"].append(est.low)
+                    store["high"].append(est.high)
+                    continue
                 if name in MODEL_ASSISTED:
                     ma = _model_assisted(
                         name, cell, acts, probs, concept, q, idx, cfg.options, cfg.level
@@ -342,6 +353,50 @@ def run_coverage(
         true = np.concatenate(truths)
         rows_out.append(_row(name, m, point, low, high, true, [t.size // 2 for t in truths]))
     return CoverageResult(cfg, tuple(rows_out))
+
+
+def _ma_act(
+    cell: RatingCell,
+    acts: FloatArray,
+    probs: FloatArray,
+    q: FloatArray,
+    idx: IntArray,
+    uniq: IntArray,
+    opts: AggregatorOptions,
+    level: float,
+) -> MaActEstimates:
+    n_pairs, n_inputs = acts.shape
+    pair_u, inp_u = uniq // n_inputs, uniq % n_inputs
+    prior_full = model_prior(probs)
+    feature = normal_scores(acts)
+    m = cell.n_raters
+    fit = fit_ma_act(
+        np.repeat(np.arange(uniq.size), m),
+        cell.workers.ravel().astype(np.int64),
+        cell.votes.ravel().astype(np.float64),
+        prior_full[pair_u, inp_u],
+        feature[pair_u, inp_u],
+        pair_u,
+        n_pairs,
+        n_workers=cell.n_workers,
+        eta_init=opts.eta,
+        max_iter=opts.em_max_iter,
+        tol=opts.em_tol,
+    )
+    return ma_act_correlations(
+        zscore(acts),
+        feature,
+        prior_full,
+        q,
+        idx,
+        np.ones(idx.shape),
+        pair_u,
+        inp_u,
+        fit.evidence,
+        fit.theta,
+        penalty=ACTIVATION_PENALTY,
+        level=level,
+    )
 
 
 def _model_assisted(

@@ -65,7 +65,7 @@ class TwoCoinResult:
     max_change_history: tuple[float, ...]
 
 
-def _vote_evidence(
+def vote_evidence(
     workers: IntArray, values: FloatArray, sensitivity: FloatArray, specificity: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """log P(vote | c=1) and log P(vote | c=0) of every rating, (R,) each."""
@@ -100,7 +100,7 @@ def two_coin_posterior(
     spec = np.asarray(specificity, dtype=np.float64)
     if np.any((sens <= 0) | (sens >= 1) | (spec <= 0) | (spec >= 1)):
         raise ValueError("sensitivity and specificity must lie in (0, 1)")
-    l1, l0 = _vote_evidence(wk, v, sens, spec)
+    l1, l0 = vote_evidence(wk, v, sens, spec)
     evidence = np.bincount(it, weights=l1 - l0, minlength=n_i)
     with np.errstate(divide="ignore"):
         post = special.expit(np.log(pri) - np.log1p(-pri) + evidence)
@@ -183,7 +183,7 @@ def dawid_skene_two_coin(
         return base if x is None else _linear(th, base, x, grp)
 
     def e_step(sens: FloatArray, spec: FloatArray, z: FloatArray) -> tuple[FloatArray, float]:
-        l1, l0 = _vote_evidence(wk, v, sens, spec)
+        l1, l0 = vote_evidence(wk, v, sens, spec)
         s1 = np.bincount(it, weights=l1, minlength=n_i)
         s0 = np.bincount(it, weights=l0, minlength=n_i)
         ll = np.logaddexp(special.log_expit(z) + s1, special.log_expit(-z) + s0).sum()
