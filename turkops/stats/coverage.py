@@ -47,7 +47,6 @@ from turkops.stats.strategies import (
     score_labels,
     scoring_labels,
 )
-from turkops.stats.two_coin import ACTIVATION_PENALTY
 from turkops.stats.synthetic import (
     CrowdSetting,
     PopulationSetting,
@@ -56,6 +55,7 @@ from turkops.stats.synthetic import (
     simulate_population,
     simulate_votes,
 )
+from turkops.stats.two_coin import ACTIVATION_PENALTY
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
