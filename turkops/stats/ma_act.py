@@ -17,7 +17,7 @@ that slope's uncertainty (docs/statistics.md, "Coverage"). Here, per pair k:
 3. Variance: the design variance over the proposal q, with (ĉ - p)² + ĉ(1 - ĉ) where an input was
    drawn (its residual and what the votes leave unknown) and p(1 - p) where it was not (the
    unseen part, which a bootstrap over draws cannot see), plus the fit's: gᵀ Σθ g, with g = ∂ρ̂/∂θ
-   and Σθ the inverse observed information of θ (Laplace; the missing-information form
+   (analytic) and Σθ the inverse observed information of θ (Laplace; the missing-information form
    Σ x xᵀ [p(1-p) - ĉ(1-ĉ)] over the drawn inputs plus the ridge).
 4. Model averaging against "the activation adds nothing" (θ1 = 0, θ0 at its conditional mean):
    the posterior weight of that model is its Savage-Dickey Bayes factor under the ridge prior
@@ -44,7 +44,6 @@ IntArray = npt.NDArray[np.int64]
 
 NULL_PRIOR_WEIGHT = 0.5
 """Prior probability of 'the activation adds nothing beyond the cheap model' (θ1 = 0)."""
-_FD_STEP = 1e-3
 _BISECTIONS = 60
 
 
@@ -92,26 +91,50 @@ class _Study:
     evidence: FloatArray  # (U,) log P(votes | c=1) - log P(votes | c=0)
 
 
-def _greg(s: _Study, theta: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """ρ̂ and its design variance (K,) under the working model θ (K, 2)."""
+def _greg(s: _Study, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """ρ̂, its design variance (K,) and ∂ρ̂/∂θ (K, 2) under the working model θ (K, 2).
+
+    The gradient is analytic (dp/dθ = p(1-p)·x and dĉ/dθ = ĉ(1-ĉ)·x with x = (1, f)), so one pass
+    over the probing set serves the estimate, its variance and the fit's share of it.
+    """
     k, n_pop = s.a.shape
     rows = np.arange(k)[:, None]
     lp = s.base + theta[:, :1] + theta[:, 1:2] * s.f
     p = special.expit(lp)
+    vp = p * (1 - p)
     post = p.copy()
     post[s.pair_u, s.inp_u] = special.expit(lp[s.pair_u, s.inp_u] + s.evidence)
+    vc = post * (1 - post)
     n = np.maximum(s.cnt.sum(-1), 1.0)
     w = s.cnt / (n_pop * s.q[rows, s.pos])
-    a_s, resid = s.a[rows, s.pos], (post - p)[rows, s.pos]
+    a_s, f_s = s.a[rows, s.pos], s.f[rows, s.pos]
+    resid = (post - p)[rows, s.pos]
+    dresid = (vc - vp)[rows, s.pos]
     resid_cov = (w * a_s * resid).sum(-1) / n
     cov = (s.a * p).mean(-1) + resid_cov
     mu = np.clip(p.mean(-1) + (w * resid).sum(-1) / n, 1e-9, 1 - 1e-9)
     sigma = np.sqrt(mu * (1 - mu))
-    e = p * (1 - p)
-    e[s.pair_u, s.inp_u] = ((post - p) ** 2 + post * (1 - post))[s.pair_u, s.inp_u]
+    av = s.a * vp
+    d_cov = np.stack(
+        [
+            av.mean(-1) + (w * a_s * dresid).sum(-1) / n,
+            (av * s.f).mean(-1) + (w * a_s * f_s * dresid).sum(-1) / n,
+        ],
+        axis=1,
+    )
+    d_mu = np.stack(
+        [
+            vp.mean(-1) + (w * dresid).sum(-1) / n,
+            (vp * s.f).mean(-1) + (w * f_s * dresid).sum(-1) / n,
+        ],
+        axis=1,
+    )
+    grad = d_cov / sigma[:, None] - (cov * (1 - 2 * mu) / (2 * sigma**3))[:, None] * d_mu
+    e = vp.copy()
+    e[s.pair_u, s.inp_u] = ((post - p) ** 2 + vc)[s.pair_u, s.inp_u]
     second = (s.a * s.a * e / (n_pop * n_pop * s.q)).sum(-1)
     var_cov = np.maximum(second - resid_cov**2, 0.0) / n
-    return cov / sigma, var_cov / (sigma * sigma)
+    return cov / sigma, var_cov / (sigma * sigma), grad
 
 
 def _theta_covariance(s: _Study, theta: FloatArray, penalty: float) -> FloatArray:
@@ -136,13 +159,8 @@ def _theta_covariance(s: _Study, theta: FloatArray, penalty: float) -> FloatArra
 def _with_fit_variance(
     s: _Study, theta: FloatArray, cov_theta: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
-    """ρ̂ and its total variance: design + gᵀ Σθ g (g by central differences)."""
-    rho, var = _greg(s, theta)
-    grad = np.zeros_like(theta)
-    for j in range(theta.shape[1]):
-        step = np.zeros_like(theta)
-        step[:, j] = _FD_STEP
-        grad[:, j] = (_greg(s, theta + step)[0] - _greg(s, theta - step)[0]) / (2 * _FD_STEP)
+    """ρ̂ and its total variance: design + gᵀ Σθ g with g = ∂ρ̂/∂θ."""
+    rho, var, grad = _greg(s, theta)
     return rho, var + np.einsum("ki,kij,kj->k", grad, cov_theta, grad)
 
 
