@@ -323,7 +323,7 @@ def fit_ma_act(
     theta[: fit.coefficients.shape[0]] = fit.coefficients
     return MaActFit(
         theta=theta,
-        evidence=np.bincount(it, weights=l1 - l0, minlength=pri.size),
+        evidence=np.bincount(it, weights=l1 - l0, minlength=pri.size).astype(np.float64),
         posterior=fit.posterior,
         sensitivity=fit.sensitivity,
         specificity=fit.specificity,
