@@ -109,6 +109,9 @@ class Aggregation(StrEnum):
     DS_ACT = "ds-act"  # turkops' own: Dawid-Skene + model prior + activation (docs/statistics.md)
     TWO_COIN = "two-coin"  # per-worker sensitivity + specificity (turkops/stats/two_coin.py)
     TWO_COIN_ACT = "two-coin-act"  # two-coin + model prior + activation, as ds-act
+    # Not a label aggregator: a model-assisted correlation estimator whose interval carries the
+    # rating noise, the fit and the unseen inputs (turkops/stats/ma_act.py); collect only.
+    MA_ACT = "ma-act"
 
 
 # Kept equal to turkops.stats.DEFAULT_AGGREGATOR by a test; spelled out here so that importing

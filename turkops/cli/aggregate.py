@@ -61,7 +61,8 @@ def aggregate(
     method: Aggregation = typer.Option(
         Aggregation.TWO_COIN,
         "--method",
-        help="Aggregator (the same code as collect --aggregation). bragg-model needs --prior; "
+        help="Aggregator (the same code as collect --aggregation; not ma-act, which estimates "
+        "correlations, not labels). bragg-model needs --prior; "
         "ds-act and two-coin-act need an activation column in --prior.",
     ),
     prior: Path | None = typer.Option(

@@ -30,6 +30,7 @@ class AggregationChoice(StrEnum):
     DS_ACT = "ds-act"
     TWO_COIN = "two-coin"
     TWO_COIN_ACT = "two-coin-act"
+    MA_ACT = "ma-act"
     MAJORITY = "majority"
     MEAN = "mean"
     ALL = "all"
@@ -85,7 +86,9 @@ AGG_OPT = typer.Option(
     "become labels: bragg-model (SigLIP prior), bragg-uniform (prior --beta), "
     "bragg-beta, dawid-skene (per-worker error), ds-act (Dawid-Skene + model prior + "
     "activation, turkops' own), two-coin (per-worker sensitivity and specificity), "
-    "two-coin-act (two-coin + model prior + activation), majority, mean, or all. "
+    "two-coin-act (two-coin + model prior + activation), ma-act (not labels: a model-assisted "
+    "correlation whose interval also carries the rating noise, the fit and the undrawn inputs; "
+    "needs concept probabilities), majority, mean, or all. "
     f"Default: {DEFAULT_AGGREGATION} (chosen by measurement, docs/statistics.md).",
 )
 ETA_OPT = typer.Option("0.23", "--eta", help="Rater error rate, or 'auto' to estimate it by EM.")

@@ -72,6 +72,11 @@ class AggregatedLabels:
 
 def check_inputs(aggregation: Aggregation, info: ItemInfo) -> None:
     """InputError when the aggregator needs something the caller does not have."""
+    if aggregation == Aggregation.MA_ACT:
+        raise InputError(
+            "ma-act estimates correlations, it does not label items: use `turkops collect "
+            "--aggregation ma-act`"
+        )
     if aggregation in NEEDS_MODEL_PRIOR and info.model_prior is None:
         raise InputError(
             f"{aggregation} needs concept probabilities as a prior (collect: turkops concepts "

@@ -9,8 +9,9 @@ from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 
 import numpy as np
+from scipy.stats import norm
 
-from turkops.domain import DEFAULT_AGGREGATION, Aggregation, InputError
+from turkops.domain import DEFAULT_AGGREGATION, Aggregation, InputError, SamplingStrategy
 from turkops.services.aggregate import (
     BINARY_VARIANCE,
     ItemInfo,
@@ -25,14 +26,25 @@ from turkops.stats.comparison import compare_methods, paired_t_test, welch_t_tes
 from turkops.stats.correlation import (
     ConceptVariance,
     correlation_intervals,
+    effective_sample_size,
     weighted_correlations,
 )
-from turkops.stats.sampling import importance_weights
+from turkops.stats.ma_act import fit_ma_act, ma_act_correlations, normal_scores
+from turkops.stats.sampling import (
+    ag_is_proposal,
+    importance_weights,
+    mg_is_proposal,
+    uniform_proposal,
+    zscore,
+)
+from turkops.stats.two_coin import ACTIVATION_PENALTY
 from turkops.wiring import Runtime
 
 SCHEMA_VERSION = 1
 # Aggregations whose labels depend on the rater error rate η.
 ETA_AGGREGATIONS = frozenset({Aggregation.BRAGG_UNIFORM, Aggregation.BRAGG_MODEL})
+MA_ACT_CHUNK = 256
+"""Pairs per batch of ma-act's full-set arrays: each of its (K, N) float64 arrays is K·N·8 bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +162,7 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
         )
         spent = repo.money_paid(study.id)
         n_inputs = study.n_inputs
+        sampling = (study.sample_strategy, study.sample_gamma)
     if not pairs:
         raise InputError(f"study {name!r} has no samples yet: run `turkops sample` and `launch`")
     if table.values.size == 0:
@@ -161,6 +174,8 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
             "bragg-model needs concept probabilities (turkops concepts score/import); use "
             "--aggregation bragg-uniform"
         )
+    if Aggregation.MA_ACT in options.aggregations and scores is None:
+        raise InputError("ma-act needs concept probabilities (turkops concepts score/import)")
     rated = sum(int((p.totals > 0).sum()) for p in pairs)
     shown = sum(int(p.sample_ids.size) for p in pairs)
     result = CollectResult(
@@ -214,10 +229,16 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
     rng = np.random.default_rng(options.seed)
     for aggregation in options.aggregations:
         eta = etas[aggregation]
-        labels = _labels(aggregation, pairs, table, priors, eta, options.beta, acts)
-        # ds-act and two-coin-act condition on the activation too: scored with the binary variance.
-        variance: ConceptVariance = "binary" if aggregation in BINARY_VARIANCE else "weighted"
-        pair_scores = _score_pairs(pairs, labels, acts, n_inputs, rng, options, variance)
+        if aggregation == Aggregation.MA_ACT:
+            # Not labels then a correlation: its own estimator (labels are its posteriors).
+            pair_scores, labels = _score_pairs_ma_act(
+                pairs, table, acts, scores, sampling, options, eta
+            )
+        else:
+            labels = _labels(aggregation, pairs, table, priors, eta, options.beta, acts)
+            # ds-act and two-coin-act condition on the activation too: the binary variance.
+            variance: ConceptVariance = "binary" if aggregation in BINARY_VARIANCE else "weighted"
+            pair_scores = _score_pairs(pairs, labels, acts, n_inputs, rng, options, variance)
         for p in pairs:
             if aggregation == options.aggregations[0]:
                 for sid, lab in zip(p.sample_ids.tolist(), labels[p.pair_id].tolist(), strict=True):
@@ -448,6 +469,179 @@ def _score_pairs(
             None,
         )
     return out
+
+
+def _full_proposal(
+    strategy: SamplingStrategy, gamma: float | None, a: np.ndarray, probs: np.ndarray
+) -> np.ndarray:
+    """q over the whole probing set, as `turkops sample` computed it (services/sampling.py)."""
+    if strategy is SamplingStrategy.MG_IS:
+        return mg_is_proposal(a, probs, gamma=gamma if gamma is not None else 0.2)
+    if strategy is SamplingStrategy.AG_IS:
+        return ag_is_proposal(a, gamma=gamma if gamma is not None else 0.2)
+    return uniform_proposal(a.shape[-1])
+
+
+def _score_pairs_ma_act(
+    pairs: list[PairSamples],
+    table: RatingTable,
+    acts: np.ndarray,
+    scores: object,
+    sampling: tuple[str | None, float | None],
+    options: CollectOptions,
+    eta: float,
+) -> tuple[dict[int, tuple], dict[int, np.ndarray]]:
+    """ma-act (turkops/stats/ma_act.py): (rho, low, high, se, ...) per pair id, as _score_pairs,
+    and each sample's P(concept | votes) under the working model (NaN where unrated).
+
+    One fit_ma_act over the whole study (worker rates shared across pairs; items are the rated
+    samples of every pair with ratings), then ma_act_correlations in chunks of MA_ACT_CHUNK
+    pairs over the full-set arrays: ā z-scored over the probing set, the normal scores of the
+    activation, the model prior and the proposal q recomputed from the study's sampling settings
+    (checked against the stored q). Only rated samples are draws. rho is the median of the
+    model-averaged mixture and [low, high] its interval; se = (high - low) / (2 z) with z the
+    normal quantile of the level, the mixture's spread (se_full would ignore the null model).
+    """
+    if scores is None:
+        raise InputError("ma-act needs concept probabilities (turkops concepts score/import)")
+    probs_all = np.asarray(scores.probs, dtype=np.float64)  # type: ignore[attr-defined]
+    column = {c: j for j, c in enumerate(scores.concepts)}  # type: ignore[attr-defined]
+    strategy_name, gamma = sampling
+    try:
+        strategy = SamplingStrategy(strategy_name or "")
+    except ValueError:
+        raise InputError(
+            f"ma-act needs the study's sampling strategy; found {strategy_name!r}"
+        ) from None
+    n_pop = acts.shape[0]
+    sd = acts.std(axis=0, dtype=np.float64)
+    out: dict[int, tuple] = {}
+    labels = {p.pair_id: np.full(p.sample_ids.size, np.nan) for p in pairs}
+    fitted: list[PairSamples] = []  # pairs with ratings: in the fit
+    for p in pairs:
+        ok = p.totals > 0
+        if p.concept not in column:
+            raise InputError(f"concept {p.concept!r} has no concept probabilities for ma-act")
+        if not ok.any():
+            out[p.pair_id] = (None, None, None, None, 0, 0, 0, 0.0, "no ratings yet")
+        else:
+            fitted.append(p)
+    if not fitted:
+        return out, labels
+
+    def full_arrays(chunk: list[PairSamples]) -> tuple[np.ndarray, ...]:
+        """(K, N) ā, feature, prior and q of a chunk; raises if q no longer matches the sample."""
+        raw = np.stack([acts[:, p.neuron] for p in chunk])
+        probs = np.stack([probs_all[:, column[p.concept]] for p in chunk])
+        q = np.stack(
+            [
+                _full_proposal(strategy, gamma, acts[:, p.neuron], pr)
+                for p, pr in zip(chunk, probs, strict=True)
+            ]
+        )
+        for p, qk in zip(chunk, q, strict=True):
+            if not np.allclose(qk[p.rows], p.q, rtol=1e-6, atol=0.0):
+                raise InputError(
+                    f"the proposal of pair (neuron {p.neuron}, {p.concept!r}) no longer matches "
+                    "its sample: the study's activations or concept scores changed after "
+                    "`turkops sample`"
+                )
+        if np.any(q <= 0):
+            raise InputError(
+                "ma-act needs a proposal > 0 on every input; this study was sampled with --gamma 0"
+            )
+        raw64 = raw.astype(np.float64)
+        return zscore(raw64), normal_scores(raw64), agg.model_prior(probs), q
+
+    # Items: every rated sample of the fitted pairs, pair by pair.
+    item_rows: list[np.ndarray] = []
+    item_pair: list[np.ndarray] = []
+    prior_u: list[np.ndarray] = []
+    feature_u: list[np.ndarray] = []
+    for start in range(0, len(fitted), MA_ACT_CHUNK):
+        chunk = fitted[start : start + MA_ACT_CHUNK]
+        _, feature, prior, _ = full_arrays(chunk)
+        for k, p in enumerate(chunk):
+            rows = p.rows[p.totals > 0]
+            item_rows.append(rows)
+            item_pair.append(np.full(rows.size, start + k, dtype=np.int64))
+            prior_u.append(prior[k, rows])
+            feature_u.append(feature[k, rows])
+    sample_ids = np.concatenate([p.sample_ids[p.totals > 0] for p in fitted]).astype(np.int64)
+    order = np.argsort(sample_ids, kind="stable")
+    keep = np.isin(table.sample_ids, sample_ids)  # ratings of fitted pairs' samples
+    pos = np.searchsorted(sample_ids[order], table.sample_ids[keep])
+    worker_names, worker_codes = np.unique(
+        np.asarray(table.worker_ids, dtype=str)[keep], return_inverse=True
+    )
+    fit = fit_ma_act(
+        order[pos].astype(np.int64),
+        worker_codes.astype(np.int64).ravel(),
+        np.asarray(table.values, dtype=np.float64)[keep],
+        np.concatenate(prior_u),
+        np.concatenate(feature_u),
+        np.concatenate(item_pair),
+        len(fitted),
+        n_workers=int(worker_names.size),
+        eta_init=eta,
+    )
+    offsets = np.cumsum([0] + [r.size for r in item_rows])
+    for code, p in enumerate(fitted):
+        labels[p.pair_id][p.totals > 0] = fit.posterior[offsets[code] : offsets[code + 1]]
+    z = float(norm.ppf(0.5 + options.level / 2))
+    for start in range(0, len(fitted), MA_ACT_CHUNK):
+        chunk = fitted[start : start + MA_ACT_CHUNK]
+        scored = [k for k, p in enumerate(chunk) if sd[p.neuron] > 0.0]
+        for k, p in enumerate(chunk):
+            if k not in scored:
+                ok = p.totals > 0
+                note = "neuron is constant over the probing set: correlation undefined"
+                n_img, n_rat, n_draws = int(ok.sum()), int(p.totals.sum()), int(p.counts[ok].sum())
+                out[p.pair_id] = (None, None, None, None, n_img, n_draws, n_rat, 0.0, note)
+        if not scored:
+            continue
+        sub = [chunk[k] for k in scored]
+        a_z, feature, prior, q = full_arrays(sub)
+        width = max(int((p.totals > 0).sum()) for p in sub)
+        positions = np.zeros((len(sub), width), dtype=np.int64)
+        counts = np.zeros((len(sub), width))
+        d_pair, d_pos, d_ev = [], [], []
+        for row, (k, p) in enumerate(zip(scored, sub, strict=True)):
+            ok = p.totals > 0
+            n_img = int(ok.sum())
+            positions[row, :n_img] = p.rows[ok]
+            counts[row, :n_img] = p.counts[ok]
+            code = start + k
+            d_pair.append(np.full(n_img, row, dtype=np.int64))
+            d_pos.append(p.rows[ok])
+            d_ev.append(fit.evidence[offsets[code] : offsets[code + 1]])
+        est = ma_act_correlations(
+            a_z,
+            feature,
+            prior,
+            q,
+            positions,
+            counts,
+            np.concatenate(d_pair),
+            np.concatenate(d_pos),
+            np.concatenate(d_ev),
+            fit.theta[[start + k for k in scored]],
+            penalty=ACTIVATION_PENALTY,
+            level=options.level,
+        )
+        w = np.where(counts > 0, 1.0 / (n_pop * q[np.arange(len(sub))[:, None], positions]), 0.0)
+        ess = effective_sample_size(w, counts)
+        for row, p in enumerate(sub):
+            ok = p.totals > 0
+            n_img, n_rat, n_draws = int(ok.sum()), int(p.totals.sum()), int(p.counts[ok].sum())
+            rho, low, high = float(est.rho[row]), float(est.low[row]), float(est.high[row])
+            if not all(math.isfinite(x) for x in (rho, low, high)):
+                note = "ma-act estimate undefined (non-finite)"
+                out[p.pair_id] = (None, None, None, None, n_img, n_draws, n_rat, 0.0, note)
+                continue
+            se = (high - low) / (2 * z)
+            out[p.pair_id] = (rho, low, high, se, n_img, n_draws, n_rat, float(ess[row]), None)
+    return out, labels
 
 
 def rank_methods(

@@ -1,0 +1,135 @@
+"""collect --aggregation ma-act through the database, the local marketplace and the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import update
+from typer.testing import CliRunner
+
+from tests.conftest import write_study_files
+from tests.market_fixtures import CONCEPTS, truth_for
+from tests.services.test_collect import run_to_completion
+from turkops.cli import app
+from turkops.db.models import Sample
+from turkops.domain import Aggregation, InputError, SamplingStrategy
+from turkops.services.collect import CollectOptions, collect_study
+from turkops.services.sampling import sample_study
+from turkops.services.studies import create_study
+from turkops.wiring import Runtime
+
+N_INPUTS = 30
+MA_ACT = CollectOptions(aggregations=(Aggregation.MA_ACT,), n_boot=50)
+
+
+def _truth_matrix() -> np.ndarray:
+    """(N, concepts) 0/1: what the marketplace's error-free workers answer."""
+    truth = truth_for(N_INPUTS)
+    return np.array(
+        [[float(truth[(f"img/{i}.png", c)]) for c in CONCEPTS] for i in range(N_INPUTS)]
+    )
+
+
+def _strong_study(rt: Runtime, folder: Path, name: str = "strong") -> np.ndarray:
+    """Neuron 0 fires on 'red' (ρ ≈ 0.9), the cheap model is informative; returns the activations.
+
+    Pairs (explanations' default): (0, red) A, (0, dog) B, (1, cat) A and B, (2, red) A.
+    """
+    files = write_study_files(folder)
+    rng = np.random.default_rng(5)
+    truth = _truth_matrix()
+    acts = rng.normal(size=(N_INPUTS, 4))
+    acts[:, 0] = 2.0 * truth[:, 0] + 0.4 * rng.normal(size=N_INPUTS)
+    np.save(files["activations"], acts.astype(np.float32))
+    probs = np.clip(0.15 + 0.6 * truth + 0.1 * rng.normal(size=truth.shape), 0.01, 0.99)
+    np.savez(files["scores"], concepts=np.array(CONCEPTS), probs=probs)
+    create_study(
+        rt, name, files["inputs"], files["activations"], files["explanations"], files["scores"]
+    )
+    sample_study(rt, name, 20, SamplingStrategy.MG_IS, 0.2, seed=3)
+    return acts.astype(np.float32).astype(np.float64)
+
+
+def test_ma_act_scores_every_pair_with_an_interval_near_the_truth(
+    mrt: Runtime, tmp_path: Path
+) -> None:
+    acts = _strong_study(mrt, tmp_path / "files")
+    run_to_completion(mrt, "strong")
+    result = collect_study(mrt, "strong", MA_ACT)
+    truth = _truth_matrix()
+    assert result.aggregations == ["ma-act"]
+    assert len(result.pairs) == 5
+    for rec in result.pairs:
+        assert rec.aggregation == "ma-act" and rec.note is None
+        assert rec.correlation is not None and rec.ci_low is not None and rec.ci_high is not None
+        assert -1.0 <= rec.ci_low <= rec.correlation <= rec.ci_high <= 1.0
+        assert rec.se is not None and rec.se == pytest.approx(
+            (rec.ci_high - rec.ci_low) / 3.92, rel=1e-3
+        )
+        assert rec.n_images > 0 and rec.n_draws == 20 and rec.n_ratings == 3 * rec.n_images
+        assert rec.ess > 0
+    strong = next(p for p in result.pairs if (p.neuron, p.concept) == (0, "red"))
+    true_rho = float(np.corrcoef(acts[:, 0], truth[:, 0])[0, 1])
+    assert true_rho > 0.8
+    assert strong.correlation == pytest.approx(true_rho, abs=0.2)
+    # The ranking and agreement tables work from ma-act's scores and posteriors.
+    methods = {m.method: m for m in result.methods}
+    assert set(methods) == {"A", "B"} and all(m.aggregation == "ma-act" for m in methods.values())
+    assert methods["A"].n_neurons == 3 and methods["A"].mean is not None
+    assert result.workers and all(w.agreement is not None for w in result.workers)
+    assert result.sample_labels and all(0.0 <= v <= 1.0 for v in result.sample_labels.values())
+    # Alongside another aggregation: each keeps its own rows, the default is unchanged.
+    both = collect_study(
+        mrt,
+        "strong",
+        CollectOptions(aggregations=(Aggregation.BRAGG_MODEL, Aggregation.MA_ACT), n_boot=50),
+    )
+    assert {p.aggregation for p in both.pairs} == {"bragg-model", "ma-act"}
+    assert CollectOptions().aggregations == (Aggregation.BRAGG_MODEL,)
+
+
+def test_changed_proposal_is_a_one_line_error_via_cli(
+    mrt: Runtime, sampled: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_to_completion(mrt, sampled)
+    with mrt.transaction() as repo:
+        study = repo.study(sampled)
+        pair_ids = [p.id for p in repo.pairs(study.id)]
+        repo.session.execute(
+            update(Sample)
+            .where(Sample.pair_id.in_(pair_ids))
+            .values(proposal_prob=Sample.proposal_prob * 1.5)
+        )
+    monkeypatch.setenv("TURKOPS_DATABASE_URL", mrt.settings.database_url)
+    monkeypatch.setenv("TURKOPS_DATA_DIR", str(mrt.settings.data_dir))
+    res = CliRunner().invoke(app, ["collect", sampled, "--aggregation", "ma-act"])
+    assert res.exit_code == 2, res.output
+    assert "no longer matches its sample" in res.output
+    assert "Traceback" not in res.output
+    # The other aggregations use the stored q as they always did.
+    ok = CliRunner().invoke(app, ["collect", sampled, "--bootstrap", "20"])
+    assert ok.exit_code == 0, ok.output
+
+
+def test_no_concept_probabilities_is_a_clear_error(mrt: Runtime, tmp_path: Path) -> None:
+    files = write_study_files(tmp_path / "plain")
+    create_study(mrt, "plain", files["inputs"], files["activations"], files["explanations"])
+    sample_study(mrt, "plain", 20, SamplingStrategy.AG_IS, 0.2, seed=1)
+    run_to_completion(mrt, "plain")
+    with pytest.raises(InputError, match=r"ma-act needs concept probabilities"):
+        collect_study(mrt, "plain", MA_ACT)
+    # Without concept probabilities the label aggregators still work.
+    result = collect_study(
+        mrt, "plain", CollectOptions(aggregations=(Aggregation.TWO_COIN,), n_boot=20)
+    )
+    assert result.pairs
+
+
+def test_aggregate_rejects_ma_act(tmp_path: Path) -> None:
+    ratings = tmp_path / "r.csv"
+    ratings.write_text("item,worker,label\na,w1,1\na,w2,1\nb,w1,0\n")
+    res = CliRunner().invoke(app, ["aggregate", str(ratings), "--method", "ma-act"])
+    assert res.exit_code == 2
+    assert "ma-act estimates correlations" in res.output and "Traceback" not in res.output
