@@ -65,8 +65,10 @@ def test_collect_table_prints_tiny_p_values_as_below_the_floor(
 
 def test_cli_names_are_the_statistics_core_names() -> None:
     assert names.AGGREGATOR_NAMES == tuple(AGGREGATORS)
-    assert set(names.DEFAULT_AGGREGATORS) <= set(AGGREGATORS)
-    assert names.TURKOPS_AGGREGATOR in AGGREGATORS
+    # The simulator knows AGGREGATORS and ma-act (computed from the probing set, not labels).
+    assert names.SIMULATOR_AGGREGATORS == (*AGGREGATORS, names.MA_ACT)
+    assert set(names.DEFAULT_AGGREGATORS) <= set(names.SIMULATOR_AGGREGATORS)
+    assert names.TURKOPS_AGGREGATOR in names.SIMULATOR_AGGREGATORS
 
 
 class _Clock:

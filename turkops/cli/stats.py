@@ -22,12 +22,13 @@ from turkops.cli.common import compact_table, console, err_console
 from turkops.domain import InputError
 from turkops.formatting import fmt_num
 from turkops.stats.names import (
-    AGGREGATOR_NAMES,
     BASELINE,
     DEFAULT_AGGREGATORS,
     DEFAULT_EPS,
     DEFAULT_GAMMA,
+    MA_ACT,
     SAMPLERS,
+    SIMULATOR_AGGREGATORS,
     TURKOPS_AGGREGATOR,
 )
 
@@ -354,7 +355,7 @@ def simulate(
         typer.Option(
             "--aggregators",
             help=f"Aggregators to compare ({TURKOPS_AGGREGATOR} is turkops' own); known: "
-            + ", ".join(AGGREGATOR_NAMES),
+            + ", ".join(SIMULATOR_AGGREGATORS),
         ),
     ] = ",".join(DEFAULT_AGGREGATORS),
     target: Annotated[
@@ -417,7 +418,7 @@ def simulate(
         specificity,
     )
     if coverage:
-        from turkops.stats.coverage import EXACT, MA_ACT, MODEL_ASSISTED
+        from turkops.stats.coverage import EXACT, MODEL_ASSISTED
 
         _coverage(
             pop,
@@ -426,7 +427,7 @@ def simulate(
             pairs_per_study,
             _ints(draws, "--draws")[0],
             _ints(raters, "--raters"),
-            _names(aggregators, "aggregators", [*AGGREGATOR_NAMES, EXACT, MA_ACT, *MODEL_ASSISTED]),
+            _names(aggregators, "aggregators", [*SIMULATOR_AGGREGATORS, EXACT, *MODEL_ASSISTED]),
             n_boot,
             interval,
             fixed_labels,
@@ -443,7 +444,7 @@ def simulate(
             draws=_ints(draws, "--draws"),
             raters=_ints(raters, "--raters"),
             samplers=_names(samplers, "samplers", SAMPLERS),
-            aggregators=_names(aggregators, "aggregators", list(AGGREGATOR_NAMES)),
+            aggregators=_names(aggregators, "aggregators", list(SIMULATOR_AGGREGATORS)),
             target_rce=target,
             self_normalised=self_normalised,
             eps=eps,
@@ -627,6 +628,7 @@ COLLECT_TO_SIMULATOR = {
     "ds-act": "ds-act",
     "two-coin": "two-coin",
     "two-coin-act": "two-coin-act",
+    "ma-act": "ma-act",
 }
 
 
@@ -712,6 +714,12 @@ def _print_plans(
         markup=False,
         soft_wrap=True,
     )
+    if best_agg == MA_ACT and sampler != "mg-is":
+        console.print(
+            "ma-act needs the study's concept probabilities: run `turkops concepts score "
+            "STUDY` (or `turkops concepts import`) before collect.",
+            markup=False,
+        )
 
 
 def _cost_model(provider: str | None, hourly_rate: str, tasks_per_session: int | None) -> CostModel:
@@ -819,6 +827,11 @@ def plan(
     surfaces: dict[str, RceSurface] = {}
     unique_by_draws: list[tuple[int, float]] | None = None
     if pilot is not None:
+        if MA_ACT in aggs:
+            raise InputError(
+                "ma-act cannot be planned from a pilot: it needs the whole probing set "
+                "(activations, concept probabilities, the proposal); plan it from simulation"
+            )
         for agg in aggs:
             surfaces[agg], siglip = _pilot_surface(pilot, seed, sim_name[agg])
     else:

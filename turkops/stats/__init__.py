@@ -6,11 +6,11 @@ agreement (Fleiss' kappa), comparison (t-tests), planning (MTurk cost model, bud
 pilot (RCE by design from a pilot), synthetic / strategies / simulation (the simulator),
 intervals (percentile / BCa / Fisher-z from replicates), coverage (intervals for any aggregator
 with a re-fit per replicate; coverage, null and mis-ranking by simulation), model_assisted
-(a difference estimator whose variance sees undrawn inputs).
+(a difference estimator whose variance sees undrawn inputs), ma_act / ma_act_cell (the
+model-assisted activation-aware estimator, and its bridge from a simulated cell).
 The API is documented in docs/statistics.md.
 """
 
 from turkops.stats.names import DEFAULT_AGGREGATOR
 
 __all__ = ["DEFAULT_AGGREGATOR"]
-

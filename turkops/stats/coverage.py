@@ -31,12 +31,13 @@ from turkops.stats.intervals import (
     interval_from_replicates,
     jackknife_acceleration,
 )
-from turkops.stats.ma_act import MaActEstimates, fit_ma_act, ma_act_correlations, normal_scores
+from turkops.stats.ma_act_cell import ma_act_cell, ma_act_population
 from turkops.stats.model_assisted import (
     ModelAssistedEstimates,
     corrected_labels,
     model_assisted_correlations,
 )
+from turkops.stats.names import MA_ACT
 from turkops.stats.sampling import DEFAULT_EPS, DEFAULT_GAMMA, draw_indices, mg_is_proposal, zscore
 from turkops.stats.strategies import (
     AGGREGATORS,
@@ -55,7 +56,6 @@ from turkops.stats.synthetic import (
     simulate_population,
     simulate_votes,
 )
-from turkops.stats.two_coin import ACTIVATION_PENALTY
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -67,8 +67,6 @@ EXACT = "exact"
 """Reference 'aggregator' of the coverage simulation: the true labels (no rating noise)."""
 MODEL_ASSISTED = {"bragg-model-ma": "bragg-model", "exact-ma": EXACT}
 """Model-assisted estimators (model_assisted.py) and the labels they de-attenuate."""
-MA_ACT = "ma-act"
-"""The model-assisted, activation-aware, model-averaged estimator (ma_act.py)."""
 NULL_THRESHOLD = 0.1
 HARD_RHO = 0.15
 """Right explanations with ρ below this make the hard mis-ranking cases."""
@@ -296,6 +294,7 @@ def run_coverage(
             crowd, concept.ravel()[uniq], max(cfg.raters), uniq.astype(np.int64)
         )
         boot_rng = np.random.default_rng(seeds[3])
+        ma_pop = ma_act_population(acts, probs) if MA_ACT in cfg.aggregators else None
         for m in cfg.raters:
             cell = RatingCell(
                 positives=votes[:, :m].sum(1)[inverse].reshape(idx.shape).astype(np.float64),
@@ -309,7 +308,8 @@ def run_coverage(
             )
             for name in cfg.aggregators:
                 if name == MA_ACT:
-                    est = _ma_act(cell, acts, probs, q, idx, uniq, cfg.options, cfg.level)
+                    assert ma_pop is not None
+                    est = ma_act_cell(cell, ma_pop, q, idx, uniq, cfg.options, cfg.level)
                     store = acc[(name, m)]
                     store["point"].append(est.rho)
                     store["low"].append(est.low)
@@ -353,50 +353,6 @@ def run_coverage(
         true = np.concatenate(truths)
         rows_out.append(_row(name, m, point, low, high, true, [t.size // 2 for t in truths]))
     return CoverageResult(cfg, tuple(rows_out))
-
-
-def _ma_act(
-    cell: RatingCell,
-    acts: FloatArray,
-    probs: FloatArray,
-    q: FloatArray,
-    idx: IntArray,
-    uniq: IntArray,
-    opts: AggregatorOptions,
-    level: float,
-) -> MaActEstimates:
-    n_pairs, n_inputs = acts.shape
-    pair_u, inp_u = uniq // n_inputs, uniq % n_inputs
-    prior_full = model_prior(probs)
-    feature = normal_scores(acts)
-    m = cell.n_raters
-    fit = fit_ma_act(
-        np.repeat(np.arange(uniq.size), m),
-        cell.workers.ravel().astype(np.int64),
-        cell.votes.ravel().astype(np.float64),
-        prior_full[pair_u, inp_u],
-        feature[pair_u, inp_u],
-        pair_u,
-        n_pairs,
-        n_workers=cell.n_workers,
-        eta_init=opts.eta,
-        max_iter=opts.em_max_iter,
-        tol=opts.em_tol,
-    )
-    return ma_act_correlations(
-        zscore(acts),
-        feature,
-        prior_full,
-        q,
-        idx,
-        np.ones(idx.shape),
-        pair_u,
-        inp_u,
-        fit.evidence,
-        fit.theta,
-        penalty=ACTIVATION_PENALTY,
-        level=level,
-    )
 
 
 def _model_assisted(

@@ -37,3 +37,11 @@ AGGREGATOR_NAMES = (
     "two-coin-act",
 )
 """The keys of strategies.AGGREGATORS, in order (a test keeps them equal)."""
+
+MA_ACT = "ma-act"
+"""The model-assisted, activation-aware, model-averaged estimator (ma_act.py). Not a label
+aggregator: it needs arrays over the whole probing set, so the simulators compute it themselves
+(ma_act_cell.py) instead of through strategies.AGGREGATORS."""
+
+SIMULATOR_AGGREGATORS = (*AGGREGATOR_NAMES, MA_ACT)
+"""Every name the RCE simulator (`turkops simulate --aggregators`, `turkops plan`) accepts."""

@@ -26,7 +26,14 @@ from turkops.stats.aggregation import (
     mean_vote,
     model_prior,
 )
-from turkops.stats.names import DEFAULT_AGGREGATORS, SAMPLERS, TURKOPS_AGGREGATOR
+from turkops.stats.ma_act_cell import MaActPopulation, ma_act_cell, ma_act_population
+from turkops.stats.names import (
+    DEFAULT_AGGREGATORS,
+    MA_ACT,
+    SAMPLERS,
+    SIMULATOR_AGGREGATORS,
+    TURKOPS_AGGREGATOR,
+)
 from turkops.stats.sampling import (
     DEFAULT_ALPHA,
     DEFAULT_EPS,
@@ -112,9 +119,13 @@ class SimulationConfig:
         unknown = set(self.samplers) - set(SAMPLERS)
         if unknown:
             raise ValueError(f"unknown samplers {sorted(unknown)}; known: {SAMPLERS}")
-        unknown = set(self.aggregators) - set(AGGREGATORS)
+        unknown = set(self.aggregators) - set(SIMULATOR_AGGREGATORS)
         if unknown:
-            raise ValueError(f"unknown aggregators {sorted(unknown)}; known: {sorted(AGGREGATORS)}")
+            raise ValueError(
+                f"unknown aggregators {sorted(unknown)}; known: {sorted(SIMULATOR_AGGREGATORS)}"
+            )
+        if MA_ACT in self.aggregators and self.gamma <= 0 and set(self.samplers) != {"uniform"}:
+            raise ValueError("ma-act needs a proposal > 0 on every input: gamma must be > 0")
         if not 0 < self.target_rce:
             raise ValueError("target_rce must be > 0")
 
@@ -170,15 +181,20 @@ def _estimate(
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _Study:
-    """One simulated study: its pairs, crowd, every sampler's draws and the shared ratings."""
+    """One simulated study: its pairs, crowd, every sampler's draws and the shared ratings.
+
+    keys: (U,) each rated (pair, input) as pair * N + input, aligned with votes and workers;
+    ma_act: the full-set arrays ma-act needs (None unless it is simulated)."""
 
     pop: Population
     crowd: Crowd
     a_z: FloatArray
     draws: dict[str, IntArray]
     key_of_draw: dict[str, IntArray]
+    keys: IntArray
     votes: npt.NDArray[np.int8]
     workers: npt.NDArray[np.int32]
+    ma_act: MaActPopulation | None
 
 
 def _simulate_study(cfg: SimulationConfig, k_s: int, seed: np.random.SeedSequence) -> _Study:
@@ -204,7 +220,20 @@ def _simulate_study(cfg: SimulationConfig, k_s: int, seed: np.random.SeedSequenc
     key_of_draw = {
         s: inverse[i * size : (i + 1) * size].reshape(k_s, n_max) for i, s in enumerate(draws)
     }
-    return _Study(pop, crowd, zscore(pop.activations), draws, key_of_draw, votes, workers)
+    ma_act = (
+        ma_act_population(pop.activations, pop.concept_probs) if MA_ACT in cfg.aggregators else None
+    )
+    return _Study(
+        pop,
+        crowd,
+        zscore(pop.activations),
+        draws,
+        key_of_draw,
+        keys.astype(np.int64),
+        votes,
+        workers,
+        ma_act,
+    )
 
 
 def run_simulation(
@@ -261,8 +290,17 @@ def run_simulation(
                         n_workers=st.crowd.n_workers,
                     )
                     for a, agg in enumerate(cfg.aggregators):
-                        labels = AGGREGATORS[agg](cell, cfg.options)
-                        err = np.abs(_estimate(labels, a_d[:, :n], weights[:, :n], cfg) - truth)
+                        if agg == MA_ACT:
+                            # Full-set estimator: q over the whole set is what was drawn from.
+                            assert st.ma_act is not None
+                            est = ma_act_cell(
+                                cell, st.ma_act, q, idx[:, :n], st.keys[sub_keys], cfg.options
+                            )
+                            err = np.abs(est.rho - truth)
+                        else:
+                            labels = AGGREGATORS[agg](cell, cfg.options)
+                            rho = _estimate(labels, a_d[:, :n], weights[:, :n], cfg)
+                            err = np.abs(rho - truth)
                         abs_err[s, a, d, r] += float(err.sum())
                         rel_err[s, a, d, r] += float((err / np.abs(truth)).sum())
             step += 1
