@@ -116,5 +116,5 @@ class Aggregation(StrEnum):
 
 # Kept equal to turkops.stats.DEFAULT_AGGREGATOR by a test; spelled out here so that importing
 # the domain vocabulary never imports the statistics core (and scipy) at start-up.
-DEFAULT_AGGREGATION = Aggregation.BRAGG_MODEL
+DEFAULT_AGGREGATION = Aggregation.MA_ACT
 """The default aggregator everywhere (chosen by measurement, docs/statistics.md)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
+from turkops.domain import DEFAULT_AGGREGATION
 from turkops.services.collect import CollectOptions
 from turkops.services.launch import LaunchOptions, launch_study
 from turkops.services.poll import poll_study
@@ -85,7 +86,7 @@ def test_report_tells_provenance_intervals_top_images_and_votes(
     ):
         assert key in rows, rows
     assert rows["turkops version"] == __version__
-    assert rows["aggregator"].startswith("bragg-model")
+    assert rows["aggregator"].startswith(str(DEFAULT_AGGREGATION))
     # The table shows the 95% interval of each method's mean, as the bar chart does.
     cis = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#method_table td.ci")]
     assert len(cis) == 2 and all(c.startswith("[") for c in cis)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from tests.market_fixtures import CONCEPTS, truth_for
 from turkops.cli import app
 from turkops.db.models import Assignment
-from turkops.domain import Aggregation, InputError
+from turkops.domain import DEFAULT_AGGREGATION, Aggregation, InputError
 from turkops.marketplace import MarketplaceConfig, RunningMarketplace, start_marketplace
 from turkops.services.collect import CollectOptions, collect_study
 from turkops.services.launch import LaunchOptions, launch_study
@@ -124,7 +124,7 @@ def test_json_schema_via_cli(
     csv_res = CliRunner().invoke(app, ["collect", sampled, "--format", "csv", "--bootstrap", "20"])
     assert csv_res.exit_code == 0 and csv_res.output.startswith("aggregation,neuron,method")
     table = CliRunner().invoke(app, ["collect", sampled, "--bootstrap", "20"])
-    assert table.exit_code == 0 and "methods (bragg-model)" in table.output
+    assert table.exit_code == 0 and f"methods ({DEFAULT_AGGREGATION})" in table.output
 
 
 def test_no_ratings_is_a_clear_error(

@@ -61,8 +61,9 @@ def aggregate(
     method: Aggregation = typer.Option(
         Aggregation.TWO_COIN,
         "--method",
-        help="Aggregator (the same code as collect --aggregation; not ma-act, which estimates "
-        "correlations, not labels). bragg-model needs --prior; "
+        help="Aggregator (the same code as collect --aggregation). Default two-coin: the label "
+        "model of collect's default ma-act, which itself estimates correlations, not labels, "
+        "and is not offered here. bragg-model needs --prior; "
         "ds-act and two-coin-act need an activation column in --prior.",
     ),
     prior: Path | None = typer.Option(

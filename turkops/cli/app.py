@@ -33,7 +33,7 @@ app = typer.Typer(
         "turkops: crowdsourced evaluation of neuron explanations.\n\n"
         "Create a study from activations + explanations + images, score concepts with SigLIP, "
         "sample images with MG-IS, launch HITs on MTurk (or the offline local marketplace), "
-        "poll and approve, then collect BRAgg-aggregated correlation scores and a report."
+        "poll and approve, then collect correlation scores with intervals and a report."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

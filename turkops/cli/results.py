@@ -166,10 +166,11 @@ def _csv(result: CollectResult) -> str:
 
 def _print_tables(result: CollectResult) -> None:
     c = result.completeness
+    # η is only news when an aggregation used it (ma-act fits per-worker rates instead).
+    eta = f"eta {fmt_num(result.eta)} ({result.eta_source}); " if result.etas else ""
     console.print(
         f"study {result.study}: {c['images_rated']}/{c['images_sampled']} sampled images rated; "
-        f"eta {fmt_num(result.eta)} ({result.eta_source}); Fleiss' kappa "
-        f"{fmt_num(result.fleiss_kappa)}; spent ${result.money_spent:.2f}"
+        f"{eta}Fleiss' kappa {fmt_num(result.fleiss_kappa)}; spent ${result.money_spent:.2f}"
     )
     for w in result.warnings:
         console.print(Text.assemble(("warning:", "yellow"), " ", w))
@@ -308,7 +309,7 @@ def demo(
         say=lambda msg: console.print(Text.assemble(("-", "dim"), " ", msg)),
     )
     c = result.collect
-    table = Table(title="explanation methods (MG-IS + BRAgg with model prior)")
+    table = Table(title=f"explanation methods (MG-IS + {c.aggregations[0]})")
     for header in ("rank", "method", "estimated mean corr", "95% interval", "true mean corr"):
         # Method names and intervals stay on one line even in an 80-column terminal.
         table.add_column(header, no_wrap=header in ("method", "95% interval"))

@@ -118,8 +118,13 @@ def provenance(
         ),
         ("concept scores", str(meta.get("source", "none"))),
         ("calibration", str(calibration) if calibration is not None else "not recorded"),
-        ("aggregator", f"{aggregation} (eta {_fmt(result.eta)}, {result.eta_source})"),
-        ("intervals", f"BCa bootstrap, {options.n_boot} replicates, seed {options.seed}"),
+        ("aggregator", _aggregator_line(aggregation, result)),
+        (
+            "intervals",
+            "analytic, model-assisted over the whole probing set (docs/statistics.md 2c)"
+            if aggregation == "ma-act"
+            else f"BCa bootstrap, {options.n_boot} replicates, seed {options.seed}",
+        ),
         ("turkops version", __version__),
         ("provider", str(provider)),
     ]
@@ -252,3 +257,13 @@ def _thumb_src(image: str, path: str | None, url: str | None) -> tuple[str, str]
     if url:
         return url, note
     return (image if is_url(image) else ""), note
+
+
+def _aggregator_line(aggregation: str, result: CollectResult) -> str:
+    """The aggregator and what it fitted: η where the aggregation used one."""
+    eta = result.etas.get(aggregation)
+    if eta is not None:
+        return f"{aggregation} (eta {_fmt(eta)}, {result.eta_source})"
+    if aggregation == "ma-act":
+        return "ma-act (per-worker sensitivity and specificity by EM, activation-aware prior)"
+    return aggregation

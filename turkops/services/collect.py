@@ -175,7 +175,10 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
             "--aggregation bragg-uniform"
         )
     if Aggregation.MA_ACT in options.aggregations and scores is None:
-        raise InputError("ma-act needs concept probabilities (turkops concepts score/import)")
+        raise InputError(
+            "ma-act needs concept probabilities (turkops concepts score/import); "
+            "without them use --aggregation bragg-uniform"
+        )
     rated = sum(int((p.totals > 0).sum()) for p in pairs)
     shown = sum(int(p.sample_ids.size) for p in pairs)
     result = CollectResult(
@@ -232,7 +235,7 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
         if aggregation == Aggregation.MA_ACT:
             # Not labels then a correlation: its own estimator (labels are its posteriors).
             pair_scores, labels = _score_pairs_ma_act(
-                pairs, table, acts, scores, sampling, options, eta
+                pairs, table, acts, scores, sampling, options, eta, result.warnings
             )
         else:
             labels = _labels(aggregation, pairs, table, priors, eta, options.beta, acts)
@@ -490,6 +493,7 @@ def _score_pairs_ma_act(
     sampling: tuple[str | None, float | None],
     options: CollectOptions,
     eta: float,
+    warnings: list[str],
 ) -> tuple[dict[int, tuple], dict[int, np.ndarray]]:
     """ma-act (turkops/stats/ma_act.py): (rho, low, high, se, ...) per pair id, as _score_pairs,
     and each sample's P(concept | votes) under the working model (NaN where unrated).
@@ -498,7 +502,8 @@ def _score_pairs_ma_act(
     samples of every pair with ratings), then ma_act_correlations in chunks of MA_ACT_CHUNK
     pairs over the full-set arrays: ā z-scored over the probing set, the normal scores of the
     activation, the model prior and the proposal q recomputed from the study's sampling settings
-    (checked against the stored q). Only rated samples are draws. rho is the median of the
+    (the stored q where an input was drawn; a warning if the two differ). Only rated samples
+    are draws. rho is the median of the
     model-averaged mixture and [low, high] its interval; se = (high - low) / (2 z) with z the
     normal quantile of the level, the mixture's spread (se_full would ignore the null model).
     """
@@ -529,8 +534,10 @@ def _score_pairs_ma_act(
     if not fitted:
         return out, labels
 
+    changed: set[int] = set()
+
     def full_arrays(chunk: list[PairSamples]) -> tuple[np.ndarray, ...]:
-        """(K, N) ā, feature, prior and q of a chunk; raises if q no longer matches the sample."""
+        """(K, N) ā, feature, prior and q of a chunk; q at the drawn rows is the stored one."""
         raw = np.stack([acts[:, p.neuron] for p in chunk])
         probs = np.stack([probs_all[:, column[p.concept]] for p in chunk])
         q = np.stack(
@@ -541,14 +548,15 @@ def _score_pairs_ma_act(
         )
         for p, qk in zip(chunk, q, strict=True):
             if not np.allclose(qk[p.rows], p.q, rtol=1e-6, atol=0.0):
-                raise InputError(
-                    f"the proposal of pair (neuron {p.neuron}, {p.concept!r}) no longer matches "
-                    "its sample: the study's activations or concept scores changed after "
-                    "`turkops sample`"
-                )
+                # Scores re-imported after sampling (`concepts import --force`): the draws keep
+                # the q they were drawn with, so the estimate stays design-unbiased; only the
+                # unseen inputs' share of the variance uses today's proposal.
+                changed.add(p.pair_id)
+            qk[p.rows] = p.q
         if np.any(q <= 0):
             raise InputError(
-                "ma-act needs a proposal > 0 on every input; this study was sampled with --gamma 0"
+                "ma-act needs a proposal > 0 on every input; this study was sampled with "
+                "--gamma 0: use --aggregation bragg-model"
             )
         raw64 = raw.astype(np.float64)
         return zscore(raw64), normal_scores(raw64), agg.model_prior(probs), q
@@ -641,6 +649,12 @@ def _score_pairs_ma_act(
                 continue
             se = (high - low) / (2 * z)
             out[p.pair_id] = (rho, low, high, se, n_img, n_draws, n_rat, float(ess[row]), None)
+    if changed:
+        warnings.append(
+            f"ma-act: the proposal of {len(changed)} pair(s) differs from the one their images "
+            "were drawn with (concept scores or activations changed after `turkops sample`); "
+            "the draws keep their stored weights"
+        )
     return out, labels
 
 

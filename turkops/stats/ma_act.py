@@ -23,8 +23,9 @@ that slope's uncertainty (docs/statistics.md, "Coverage"). Here, per pair k:
    the posterior weight of that model is its Savage-Dickey Bayes factor under the ridge prior
    θ1 ~ N(0, 1/λ), prior odds 1:1. The point estimate is the two-normal mixture's median; the
    interval is the union of the mixture's 95% interval and the full model's (ρ̂1 ± z·se1), so it
-   holds whichever of the two models is right. For an unrelated explanation the evidence usually favours
-   θ1 = 0 and the estimate stays near the cheap model's, so unrelated explanations spread less.
+   holds whichever of the two models is right. For an unrelated explanation the evidence
+   usually favours θ1 = 0 and the estimate stays near the cheap model's, so unrelated
+   explanations spread less.
 
 Inputs are batched over K pairs: full-set arrays (K, N), draw arrays (K, n), distinct drawn
 inputs as (pair, position) codes with their vote evidence.
