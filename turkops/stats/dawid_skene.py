@@ -88,13 +88,6 @@ def _rating_matrix(items: IntArray, columns: IntArray, n_items: int, n_columns: 
     )
 
 
-def _regression_objective(
-    z: FloatArray, theta: FloatArray, post: FloatArray, grp: IntArray, penalty: float
-) -> FloatArray:
-    """Expected complete-data log-likelihood of the prior regression per group, (G,)."""
-    return _objective_from_softplus(z, _expit_softplus(z)[1], theta, post, grp, penalty)
-
-
 def _objective_from_softplus(
     z: FloatArray,
     softplus: FloatArray,
@@ -103,6 +96,8 @@ def _objective_from_softplus(
     grp: IntArray,
     penalty: float,
 ) -> FloatArray:
+    """Expected complete-data log-likelihood of the prior regression per group, (G,), given
+    z and log(1 + e^z)."""
     # post·log σ(z) + (1-post)·log σ(-z) = post·z - log(1 + e^z)
     return _penalised_sum(post * z - softplus, theta, grp, penalty)
 
