@@ -4,6 +4,8 @@ ma_act_correlations in chunks of 256 pairs (as `collect --aggregation ma-act` do
 Synthetic study (turkops.stats.synthetic): --pairs pairs over a probing set of --population
 inputs, MG-IS with --draws draws, --raters simulated raters per input.
 Run:  .venv/bin/python scripts/bench_ma_act.py [--pairs 10000] [--population 2000]
+--against-em N also fits plain EM (no ECME, up to N iterations to tol 1e-6) on the same ratings
+and prints how far the default fit lies from it.
 docs/benchmarks.md records the numbers.
 """
 
@@ -24,7 +26,7 @@ from turkops.stats.synthetic import (
     simulate_population,
     simulate_votes,
 )
-from turkops.stats.two_coin import ACTIVATION_PENALTY
+from turkops.stats.two_coin import ACTIVATION_PENALTY, dawid_skene_two_coin
 
 CHUNK = 256
 
@@ -36,6 +38,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=180)
     parser.add_argument("--raters", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--against-em", type=int, default=0, metavar="MAX_ITER")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     k, n, m = args.pairs, args.population, args.raters
@@ -88,6 +91,32 @@ def main() -> None:
     print(f"study-wide two-coin EM fit:               {t2 - t1:.1f} s")
     print(f"estimates and intervals:                  {t3 - t2:.1f} s")
     print(f"total:                                    {t3 - t0:.1f} s")
+    if args.against_em:
+        kw = dict(
+            covariates=np.stack([np.ones(uniq.size), feature[pair_u, inp_u]], axis=1),
+            groups=pair_u,
+            n_items=uniq.size,
+            n_workers=crowd.n_workers,
+        )
+        ratings = (
+            np.repeat(np.arange(uniq.size), m),
+            workers.ravel().astype(np.int64),
+            votes.ravel().astype(np.float64),
+            prior[pair_u, inp_u],
+        )
+        t4 = time.perf_counter()
+        fast = dawid_skene_two_coin(*ratings, **kw)
+        t5 = time.perf_counter()
+        em = dawid_skene_two_coin(*ratings, **kw, max_iter=args.against_em, ecme_after=None)
+        t6 = time.perf_counter()
+        assert fast.coefficients is not None and em.coefficients is not None
+        gap = np.abs(fast.posterior - em.posterior)
+        print(f"default: {fast.n_iter} iterations, {t5 - t4:.1f} s, converged {fast.converged}")
+        print(f"plain EM: {em.n_iter} iterations, {t6 - t5:.1f} s, converged {em.converged}")
+        print(
+            f"|posterior difference|: max {gap.max():.1e}, {int((gap > 1e-4).sum())} items > 1e-4;"
+            f" |theta difference| max {np.abs(fast.coefficients - em.coefficients).max():.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -9,10 +9,11 @@ one row per (item, worker, value), items and workers coded 0..n-1.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
+from scipy import sparse, special
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -59,14 +60,285 @@ def _linear(theta: FloatArray, offset: FloatArray, x: FloatArray, grp: IntArray)
     return z
 
 
-def _regression_objective(
-    z: FloatArray, theta: FloatArray, post: FloatArray, grp: IntArray, penalty: float
+def _expit_softplus(z: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """σ(z) and log(1 + e^z) from one exp and one log per element.
+
+    EM needs both at every item on every iteration (the posterior and the log-likelihood);
+    np.logaddexp costs as much as both together. log(1 + e^z) = max(z, 0) - log(1 - σ(-|z|)),
+    and σ(-|z|) = min(σ(z), 1 - σ(z)) ≤ 0.5, so log1p keeps full precision for any z.
+    """
+    s: FloatArray = special.expit(z)
+    sp: FloatArray = np.subtract(1.0, s)
+    np.minimum(s, sp, out=sp)
+    np.negative(sp, out=sp)
+    np.log1p(sp, out=sp)
+    np.subtract(np.maximum(z, 0.0), sp, out=sp)
+    return s, sp
+
+
+def _rating_matrix(items: IntArray, columns: IntArray, n_items: int, n_columns: int) -> Any:
+    """(n_items, n_columns) sparse counts of ratings per item and column (a worker-vote code).
+
+    Every rating-level sum of EM is then one sparse product: per item, a sum of per-column
+    values (A @ table); per column, a sum of per-item values (A.T @ post). That replaces a
+    gather and a np.bincount over all ratings, ten times slower at millions of ratings.
+    """
+    return sparse.csr_matrix(
+        (np.ones(items.size), (items, columns)), shape=(n_items, n_columns), dtype=np.float64
+    )
+
+
+def _objective_from_softplus(
+    z: FloatArray,
+    softplus: FloatArray,
+    theta: FloatArray,
+    post: FloatArray,
+    grp: IntArray,
+    penalty: float,
 ) -> FloatArray:
-    """Expected complete-data log-likelihood of the prior regression per group, (G,)."""
+    """Expected complete-data log-likelihood of the prior regression per group, (G,), given
+    z and log(1 + e^z)."""
     # post·log σ(z) + (1-post)·log σ(-z) = post·z - log(1 + e^z)
-    ll = post * z - np.logaddexp(0.0, z)
-    out: FloatArray = np.bincount(grp, weights=ll, minlength=theta.shape[0]).astype(np.float64)
+    return _penalised_sum(post * z - softplus, theta, grp, penalty)
+
+
+def _penalised_sum(
+    per_item: FloatArray, theta: FloatArray, grp: IntArray, penalty: float
+) -> FloatArray:
+    """Per group, the sum of per_item minus the ridge penalty of its θ, (G,)."""
+    out: FloatArray = np.bincount(grp, weights=per_item, minlength=theta.shape[0]).astype(
+        np.float64
+    )
     return out - 0.5 * penalty * (theta * theta).sum(1)
+
+
+def _solve_spd(hess: FloatArray, grad: FloatArray) -> FloatArray:
+    """hess⁻¹·grad per group, (G, p, p) and (G, p); 1x1 and 2x2 written out (the common
+    cases: intercept, intercept + activation), as np.linalg.solve's per-matrix overhead
+    dominates at thousands of tiny systems. hess is penalised, so positive definite."""
+    n_p = grad.shape[1]
+    if n_p == 1:
+        out1: FloatArray = grad / hess[:, 0, :]
+        return out1
+    if n_p == 2:
+        a, b, d = hess[:, 0, 0], hess[:, 0, 1], hess[:, 1, 1]
+        det = a * d - b * b
+        out2: FloatArray = np.stack(
+            [(d * grad[:, 0] - b * grad[:, 1]) / det, (a * grad[:, 1] - b * grad[:, 0]) / det],
+            axis=1,
+        )
+        return out2
+    out: FloatArray = np.linalg.solve(hess, grad[..., None])[..., 0].astype(np.float64)
+    return out
+
+
+def _prior_regression_step(
+    theta: FloatArray,
+    post: FloatArray,
+    offset: FloatArray,
+    x: FloatArray,
+    grp: IntArray,
+    penalty: float,
+    z: FloatArray,
+    s: FloatArray,
+    softplus: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """One Newton step of _fit_prior_regression from a known z = offset + x·θ, σ(z) and
+    log(1 + e^z); returns the new θ with its z, σ(z), log(1 + e^z), which the next E-step
+    reuses. Step halving touches only the items of groups whose objective fell (few)."""
+    n_g, n_p = theta.shape
+    before = _objective_from_softplus(z, softplus, theta, post, grp, penalty)
+    resid = post - s
+    curv = s * (1 - s)
+    grad = (
+        np.stack([np.bincount(grp, weights=resid * x[:, j], minlength=n_g) for j in range(n_p)], 1)
+        - penalty * theta
+    )
+    hess = np.empty((n_g, n_p, n_p))
+    for j in range(n_p):
+        for k in range(j, n_p):
+            hess[:, j, k] = hess[:, k, j] = np.bincount(
+                grp, weights=curv * x[:, j] * x[:, k], minlength=n_g
+            )
+    hess += penalty * np.eye(n_p)
+    step = _solve_spd(hess, grad)
+    scale = np.ones(n_g)
+    cand = theta + step
+    z_new = _linear(cand, offset, x, grp)
+    s_new, sp_new = _expit_softplus(z_new)
+    after = _objective_from_softplus(z_new, sp_new, cand, post, grp, penalty)
+    for _ in range(11):
+        worse = after < before - 1e-12
+        if not worse.any():
+            break
+        scale = np.where(worse, scale / 2, scale)
+        cand = theta + scale[:, None] * step
+        sub = np.flatnonzero(worse[grp])
+        g_sub = grp[sub]
+        z_sub = offset[sub].copy()
+        for j in range(n_p):
+            z_sub += cand[g_sub, j] * x[sub, j]
+        s_sub, sp_sub = _expit_softplus(z_sub)
+        z_new[sub], s_new[sub], sp_new[sub] = z_sub, s_sub, sp_sub
+        part = np.bincount(g_sub, weights=post[sub] * z_sub - sp_sub, minlength=n_g)
+        after = np.where(worse, part - 0.5 * penalty * (cand * cand).sum(1), after)
+    keep = after >= before - 1e-12
+    if not keep.all():
+        theta = np.where(keep[:, None], cand, theta)
+        old = np.flatnonzero(~keep[grp])
+        z_new[old], s_new[old], sp_new[old] = z[old], s[old], softplus[old]
+        return theta, z_new, s_new, sp_new
+    return cand, z_new, s_new, sp_new
+
+
+OBSERVED_INNER_STEPS = 20
+"""Newton steps on θ per ECME M-step beyond the first; only groups still moving (a step above
+OBSERVED_STEP_TOL) take them, on their own items, so they cost little."""
+OBSERVED_STEP_TOL = 1e-4
+
+
+def _observed_prior_fit(
+    theta: FloatArray,
+    evidence: FloatArray,
+    offset: FloatArray,
+    x: FloatArray,
+    grp: IntArray,
+    penalty: float,
+    z: FloatArray,
+    s: FloatArray,
+    softplus: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """ECME's M-step for θ (Liu & Rubin 1994): θ maximises the observed-data log-likelihood
+    with the worker rates held fixed, where EM only takes one Newton step on the expected
+    complete-data one.
+
+    evidence: (n_items,) log P(ratings | c=1) - log P(ratings | c=0) under the current rates.
+    Per item the objective is log(σ(z) e^d + σ(-z)) = log(1 + e^(z+d)) - log(1 + e^z) (plus
+    terms free of θ); its gradient (p - σ(z))·x, with p = σ(z + d) the posterior, is EM's at
+    the current posteriors, so the fixed points are EM's. Its curvature is
+    -(σ(z)(1-σ(z)) - p(1-p))·x xᵀ; EM's leaves out the p(1-p) (the missing information), so
+    where the ratings say little about a pair's items EM crawls: hundreds of iterations.
+    z, s, softplus: z = offset + x·θ, σ(z), log(1 + e^z) at the given θ. Returns θ with its z,
+    σ(z), log(1 + e^z), posterior σ(z + d) and log(1 + e^(z+d)).
+    """
+    n_g = theta.shape[0]
+    theta, z, s, softplus, post, sp_post, moved = _observed_newton(
+        theta, evidence, offset, x, grp, penalty, z, s, softplus, np.ones(n_g, dtype=bool)
+    )
+    for _ in range(OBSERVED_INNER_STEPS):
+        active = moved > OBSERVED_STEP_TOL
+        if not active.any():
+            break
+        sub = np.flatnonzero(active[grp])
+        theta, z_sub, s_sub, sp_sub, p_sub, spp_sub, moved = _observed_newton(
+            theta,
+            evidence[sub],
+            offset[sub],
+            x[sub],
+            grp[sub],
+            penalty,
+            z[sub],
+            s[sub],
+            softplus[sub],
+            active,
+        )
+        z[sub], s[sub], softplus[sub], post[sub], sp_post[sub] = (
+            z_sub,
+            s_sub,
+            sp_sub,
+            p_sub,
+            spp_sub,
+        )
+    return theta, z, s, softplus, post, sp_post
+
+
+def _observed_newton(
+    theta: FloatArray,
+    evidence: FloatArray,
+    offset: FloatArray,
+    x: FloatArray,
+    grp: IntArray,
+    penalty: float,
+    z: FloatArray,
+    s: FloatArray,
+    softplus: FloatArray,
+    active: npt.NDArray[np.bool_],
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """One Newton step with step halving on the observed-data objective of the active groups
+    (see _observed_prior_fit), over the items given, which must hold every item of those
+    groups. A group whose curvature is not negative definite there (the objective of a
+    mixture need not be concave) takes EM's step instead. Returns θ, the item arrays at the
+    new θ (new arrays; z, s, softplus are not modified) and the size of each group's step."""
+    n_g, n_p = theta.shape
+    post, sp_post = _expit_softplus(z + evidence)
+    before = _penalised_sum(sp_post - softplus, theta, grp, penalty)
+    resid = post - s
+    curv_em = s * (1 - s)
+    curv_obs = curv_em - post * (1 - post)
+    grad = (
+        np.stack([np.bincount(grp, weights=resid * x[:, j], minlength=n_g) for j in range(n_p)], 1)
+        - penalty * theta
+    )
+    hess = np.empty((n_g, n_p, n_p))
+    hess_em = np.empty((n_g, n_p, n_p))
+    for j in range(n_p):
+        for k in range(j, n_p):
+            xx = x[:, j] * x[:, k]
+            hess[:, j, k] = hess[:, k, j] = np.bincount(grp, weights=curv_obs * xx, minlength=n_g)
+            hess_em[:, j, k] = hess_em[:, k, j] = np.bincount(
+                grp, weights=curv_em * xx, minlength=n_g
+            )
+    eye = penalty * np.eye(n_p)
+    hess += eye
+    hess_em += eye
+    concave = _positive_definite(hess)
+    hess[~concave] = hess_em[~concave]
+    step = np.where(active[:, None], _solve_spd(hess, grad), 0.0)
+    scale = np.ones(n_g)
+    cand = theta + step
+    z_new = _linear(cand, offset, x, grp)
+    s_new, sp_new = _expit_softplus(z_new)
+    p_new, spp_new = _expit_softplus(z_new + evidence)
+    after = _penalised_sum(spp_new - sp_new, cand, grp, penalty)
+    for _ in range(11):
+        worse = active & (after < before - 1e-12)
+        if not worse.any():
+            break
+        scale = np.where(worse, scale / 2, scale)
+        cand = theta + scale[:, None] * step
+        sub = np.flatnonzero(worse[grp])
+        g_sub = grp[sub]
+        z_sub = offset[sub].copy()
+        for j in range(n_p):
+            z_sub += cand[g_sub, j] * x[sub, j]
+        s_sub, sp_sub = _expit_softplus(z_sub)
+        p_sub, spp_sub = _expit_softplus(z_sub + evidence[sub])
+        z_new[sub], s_new[sub], sp_new[sub] = z_sub, s_sub, sp_sub
+        p_new[sub], spp_new[sub] = p_sub, spp_sub
+        part = np.bincount(g_sub, weights=spp_sub - sp_sub, minlength=n_g)
+        after = np.where(worse, part - 0.5 * penalty * (cand * cand).sum(1), after)
+    keep = (after >= before - 1e-12) | ~active
+    if not keep.all():
+        cand = np.where(keep[:, None], cand, theta)
+        old = np.flatnonzero(~keep[grp])
+        z_new[old], s_new[old], sp_new[old] = z[old], s[old], softplus[old]
+        p_new[old], spp_new[old] = post[old], sp_post[old]
+    moved: FloatArray = np.abs(cand - theta).max(axis=1, initial=0.0)
+    return cand, z_new, s_new, sp_new, p_new, spp_new, moved
+
+
+def _positive_definite(hess: FloatArray) -> npt.NDArray[np.bool_]:
+    """Per group, whether the symmetric (G, p, p) matrices are positive definite."""
+    n_p = hess.shape[1]
+    if n_p == 1:
+        out1: npt.NDArray[np.bool_] = hess[:, 0, 0] > 0
+        return out1
+    if n_p == 2:
+        a, b, d = hess[:, 0, 0], hess[:, 0, 1], hess[:, 1, 1]
+        out2: npt.NDArray[np.bool_] = (a > 0) & (a * d - b * b > 0)
+        return out2
+    out: npt.NDArray[np.bool_] = np.linalg.eigvalsh(hess)[:, 0] > 0
+    return out
 
 
 def _fit_prior_regression(
@@ -83,40 +355,10 @@ def _fit_prior_regression(
     Newton steps with step halving per group: the M-step must not lower the objective, or EM
     would lose its monotonicity.
     """
-    n_g, n_p = theta.shape
     z = _linear(theta, offset, x, grp)
-    before = _regression_objective(z, theta, post, grp, penalty)
+    s, sp = _expit_softplus(z)
     for _ in range(n_newton):
-        s = special.expit(z)
-        resid = post - s
-        curv = s * (1 - s)
-        grad = (
-            np.stack(
-                [np.bincount(grp, weights=resid * x[:, j], minlength=n_g) for j in range(n_p)], 1
-            )
-            - penalty * theta
-        )
-        hess = np.empty((n_g, n_p, n_p))
-        for j in range(n_p):
-            for k in range(j, n_p):
-                hess[:, j, k] = hess[:, k, j] = np.bincount(
-                    grp, weights=curv * x[:, j] * x[:, k], minlength=n_g
-                )
-        hess += penalty * np.eye(n_p)
-        step = np.linalg.solve(hess, grad[..., None])[..., 0]
-        scale = np.ones(n_g)
-        for _ in range(12):
-            cand = theta + scale[:, None] * step
-            z_cand = _linear(cand, offset, x, grp)
-            after = _regression_objective(z_cand, cand, post, grp, penalty)
-            worse = after < before - 1e-12
-            if not worse.any():
-                break
-            scale = np.where(worse, scale / 2, scale)
-        keep = after >= before - 1e-12
-        theta = np.where(keep[:, None], cand, theta)
-        before = np.where(keep, after, before)
-        z = _linear(theta, offset, x, grp)
+        theta, z, s, sp = _prior_regression_step(theta, post, offset, x, grp, penalty, z, s, sp)
     return theta
 
 
