@@ -1,11 +1,11 @@
-"""Two-coin with item clarity: finds the hard items and the asymmetric workers."""
+"""Two-coin with item clarity integrated out: finds hard items and asymmetric workers."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import special
 
-from turkops.stats.item_difficulty import two_coin_difficulty
+from turkops.stats.item_difficulty import two_coin_marginal_clarity
 from turkops.stats.two_coin import dawid_skene_two_coin
 
 
@@ -21,7 +21,7 @@ def test_recovers_hard_items_and_asymmetric_rates() -> None:
     logodds = beta[items] * np.where(truth[items], s[workers], t[workers])
     correct = rng.random(items.size) < special.expit(logodds)
     values = np.where(correct, truth[items], ~truth[items]).astype(int)
-    fit = two_coin_difficulty(items, workers, values, 0.5)
+    fit = two_coin_marginal_clarity(items, workers, values, 0.5)
     assert fit.converged
     assert np.median(fit.clarity[beta < 1]) < np.median(fit.clarity[beta > 1])
     assert fit.sensitivity[:20].mean() > fit.sensitivity[20:].mean() + 0.1

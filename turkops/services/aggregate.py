@@ -18,7 +18,7 @@ from turkops.ratingfiles import read_gold, read_priors, read_ratings
 from turkops.stats import aggregation as agg
 from turkops.stats.dawid_skene import dawid_skene_one_coin, dawid_skene_with_activation
 from turkops.stats.glad import glad
-from turkops.stats.item_difficulty import two_coin_difficulty
+from turkops.stats.item_difficulty import two_coin_marginal_clarity
 from turkops.stats.mace import mace
 from turkops.stats.two_coin import dawid_skene_two_coin, two_coin_with_activation
 
@@ -192,7 +192,7 @@ def aggregate_labels(
         lab, sens, spec = ma.posterior, ma.sensitivity, ma.specificity
         n_iter, converged = ma.n_iter, ma.converged
     elif aggregation == Aggregation.TWO_COIN_MIX:
-        mix = two_coin_difficulty(
+        mix = two_coin_marginal_clarity(
             ratings.items,
             ratings.workers,
             ratings.values,
