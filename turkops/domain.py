@@ -109,6 +109,10 @@ class Aggregation(StrEnum):
     DS_ACT = "ds-act"  # turkops' own: Dawid-Skene + model prior + activation (docs/statistics.md)
     TWO_COIN = "two-coin"  # per-worker sensitivity + specificity (turkops/stats/two_coin.py)
     TWO_COIN_ACT = "two-coin-act"  # two-coin + model prior + activation, as ds-act
+    GLAD = "glad"  # worker ability x item difficulty (Whitehill et al. 2009; stats/glad.py)
+    MACE = "mace"  # per-worker spamming probability (Hovy et al. 2013; stats/mace.py)
+    # mean of two-coin's and two-coin-with-item-clarity's posteriors (stats/item_difficulty.py)
+    TWO_COIN_MIX = "two-coin-mix"
     # Not a label aggregator: a model-assisted correlation estimator whose interval carries the
     # rating noise, the fit and the unseen inputs (turkops/stats/ma_act.py); collect only.
     MA_ACT = "ma-act"

@@ -202,3 +202,60 @@ def test_bad_files_give_one_line_errors(
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["aggregate", str(tmp_path / "nope.csv")])
     assert result.exit_code == 2 and "file not found" in result.output
+
+
+# two-coin-mix (the candidate label model) against every anchor implemented here and the
+# README's crowd-kit figures, on the full crowds and on 3 and 5 ratings per item (seeds 0-4).
+ANCHORS = ("majority", "dawid-skene", "two-coin", "glad", "mace")
+REFERENCE = {  # best crowd-kit figure per column (tests/data/crowd/README.md)
+    ("rte", None): 0.878,
+    ("rte", 3): 0.741,
+    ("bluebirds", None): 0.786,
+    ("bluebirds", 3): 0.458,
+}
+# Measured shortfall (docs/statistics.md, "Real crowds"): the candidate does not beat GLAD on
+# RTE full (0.879 vs 0.882). strict: a fix must drop the mark.
+SHORT = {("rte", None): "GLAD 0.882 vs 0.879"}
+
+
+@pytest.fixture(scope="module")
+def figures(crowd_csv) -> dict[tuple[str, int | None, str], float]:
+    out = {}
+    for name, (ratings, gold) in crowd_csv.items():
+        for method in (*ANCHORS, "two-coin-mix"):
+            out[name, None, method] = _pearson(ratings, gold, method)
+            for k in (3, 5):
+                out[name, k, method] = float(
+                    np.mean(
+                        [
+                            _pearson(ratings, gold, method, "--per-item", str(k), "--seed", str(s))
+                            for s in range(5)
+                        ]
+                    )
+                )
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "per_item"),
+    [
+        pytest.param(n, k, marks=pytest.mark.xfail(strict=True, reason=SHORT[n, k]))
+        if (n, k) in SHORT
+        else (n, k)
+        for n in ("rte", "bluebirds")
+        for k in (None, 3, 5)
+    ],
+)
+def test_two_coin_mix_is_at_least_every_anchor(figures, name: str, per_item: int | None) -> None:
+    mix = figures[name, per_item, "two-coin-mix"]
+    for anchor in ANCHORS:
+        assert mix >= figures[name, per_item, anchor], anchor
+    assert mix >= REFERENCE.get((name, per_item), 0.0)
+
+
+def test_glad_and_mace_match_the_reference_where_it_has_them(figures) -> None:
+    # crowd-kit's GLAD: 0.878 (RTE), 0.541 (BlueBirds); ours within 0.01.
+    assert figures["rte", None, "glad"] == pytest.approx(0.878, abs=0.01)
+    assert figures["bluebirds", None, "glad"] == pytest.approx(0.541, abs=0.01)
+    # MACE, like two-coin, models asymmetric answers: far above one-coin on BlueBirds.
+    assert figures["bluebirds", None, "mace"] > figures["bluebirds", None, "dawid-skene"] + 0.1

@@ -17,6 +17,9 @@ from turkops.domain import Aggregation, InputError
 from turkops.ratingfiles import read_gold, read_priors, read_ratings
 from turkops.stats import aggregation as agg
 from turkops.stats.dawid_skene import dawid_skene_one_coin, dawid_skene_with_activation
+from turkops.stats.glad import glad
+from turkops.stats.item_difficulty import two_coin_marginal_clarity
+from turkops.stats.mace import mace
 from turkops.stats.two_coin import dawid_skene_two_coin, two_coin_with_activation
 
 FloatArray = npt.NDArray[np.float64]
@@ -165,6 +168,40 @@ def aggregate_labels(
             )
         lab, sens, spec = two.posterior, two.sensitivity, two.specificity
         n_iter, converged = two.n_iter, two.converged
+    elif aggregation == Aggregation.GLAD:
+        gl = glad(
+            ratings.items,
+            ratings.workers,
+            ratings.values,
+            prior,
+            n_items=n,
+            n_workers=ratings.n_workers,
+        )
+        # A worker's rates on an item of clarity 1: σ(α_w) for both classes.
+        lab, sens = gl.posterior, 1.0 / (1.0 + np.exp(-gl.ability))
+        spec, n_iter, converged = sens, gl.n_iter, gl.converged
+    elif aggregation == Aggregation.MACE:
+        ma = mace(
+            ratings.items,
+            ratings.workers,
+            ratings.values,
+            prior,
+            n_items=n,
+            n_workers=ratings.n_workers,
+        )
+        lab, sens, spec = ma.posterior, ma.sensitivity, ma.specificity
+        n_iter, converged = ma.n_iter, ma.converged
+    elif aggregation == Aggregation.TWO_COIN_MIX:
+        mix = two_coin_marginal_clarity(
+            ratings.items,
+            ratings.workers,
+            ratings.values,
+            prior,
+            n_items=n,
+            n_workers=ratings.n_workers,
+        )
+        lab, sens, spec = mix.mixed_posterior, mix.sensitivity, mix.specificity
+        n_iter, converged = mix.n_iter, mix.converged
     else:  # pragma: no cover - every Aggregation is handled above
         raise InputError(f"unknown aggregation {aggregation!r}")
     return AggregatedLabels(
