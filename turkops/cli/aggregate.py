@@ -59,11 +59,12 @@ def aggregate(
         ..., help="Long-format ratings CSV: columns item,worker,label (label 0 or 1)."
     ),
     method: Aggregation = typer.Option(
-        Aggregation.TWO_COIN,
+        Aggregation.TWO_COIN_MIX,
         "--method",
-        help="Aggregator (the same code as collect --aggregation). Default two-coin: the label "
-        "model of collect's default ma-act, which itself estimates correlations, not labels, "
-        "and is not offered here. bragg-model needs --prior; "
+        help="Aggregator (the same code as collect --aggregation). Default two-coin-mix: the "
+        "best label model on real crowds (docs/statistics.md, Real crowds). collect's default "
+        "ma-act estimates correlations, not labels, and is not offered here. bragg-model needs "
+        "--prior; "
         "ds-act and two-coin-act need an activation column in --prior.",
     ),
     prior: Path | None = typer.Option(
