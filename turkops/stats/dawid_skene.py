@@ -52,6 +52,29 @@ def _codes(name: str, values: npt.ArrayLike) -> IntArray:
     return out
 
 
+def checked_ratings(
+    items: npt.ArrayLike,
+    workers: npt.ArrayLike,
+    values: npt.ArrayLike,
+    n_items: int | None,
+    n_workers: int | None,
+) -> tuple[IntArray, IntArray, FloatArray, int, int]:
+    """Long-format ratings checked once for every aggregator: item and worker codes, 0/1 values
+    as floats, and the numbers of items and workers (given, or one past the largest code)."""
+    it = _codes("items", items)
+    wk = _codes("workers", workers)
+    v = np.asarray(values, dtype=np.float64)
+    if not it.shape == wk.shape == v.shape:
+        raise ValueError("items, workers and values must have the same length")
+    if np.any((v != 0) & (v != 1)):
+        raise ValueError("values must be 0 or 1")
+    n_i = int(it.max(initial=-1)) + 1 if n_items is None else n_items
+    n_w = int(wk.max(initial=-1)) + 1 if n_workers is None else n_workers
+    if it.size and (it.max() >= n_i or wk.max() >= n_w):
+        raise ValueError("an item or worker code is out of range")
+    return it, wk, v, n_i, n_w
+
+
 def _linear(theta: FloatArray, offset: FloatArray, x: FloatArray, grp: IntArray) -> FloatArray:
     """offset + x_i·θ_g(i) for every item, column by column (no (n, p) temporaries)."""
     z = offset.copy()
@@ -175,9 +198,7 @@ def _prior_regression_step(
         cand = theta + scale[:, None] * step
         sub = np.flatnonzero(worse[grp])
         g_sub = grp[sub]
-        z_sub = offset[sub].copy()
-        for j in range(n_p):
-            z_sub += cand[g_sub, j] * x[sub, j]
+        z_sub = _linear(cand, offset[sub], x[sub], g_sub)
         s_sub, sp_sub = _expit_softplus(z_sub)
         z_new[sub], s_new[sub], sp_new[sub] = z_sub, s_sub, sp_sub
         part = np.bincount(g_sub, weights=post[sub] * z_sub - sp_sub, minlength=n_g)
@@ -308,9 +329,7 @@ def _observed_newton(
         cand = theta + scale[:, None] * step
         sub = np.flatnonzero(worse[grp])
         g_sub = grp[sub]
-        z_sub = offset[sub].copy()
-        for j in range(n_p):
-            z_sub += cand[g_sub, j] * x[sub, j]
+        z_sub = _linear(cand, offset[sub], x[sub], g_sub)
         s_sub, sp_sub = _expit_softplus(z_sub)
         p_sub, spp_sub = _expit_softplus(z_sub + evidence[sub])
         z_new[sub], s_new[sub], sp_new[sub] = z_sub, s_sub, sp_sub
@@ -389,17 +408,7 @@ def dawid_skene_one_coin(
     (n_items,) codes, e.g. the pair): logit π'_i = logit π_i + x_i·θ_g, θ_g fitted in the same EM
     with a ridge penalty covariate_penalty·|θ|²/2 (Raykar et al. 2010, "Learning from crowds").
     """
-    it = _codes("items", items)
-    wk = _codes("workers", workers)
-    v = np.asarray(values, dtype=np.float64)
-    if not it.shape == wk.shape == v.shape:
-        raise ValueError("items, workers and values must have the same length")
-    if np.any((v != 0) & (v != 1)):
-        raise ValueError("values must be 0 or 1")
-    n_i = int(it.max(initial=-1)) + 1 if n_items is None else n_items
-    n_w = int(wk.max(initial=-1)) + 1 if n_workers is None else n_workers
-    if it.size and (it.max() >= n_i or wk.max() >= n_w):
-        raise ValueError("an item or worker code is out of range")
+    it, wk, v, n_i, n_w = checked_ratings(items, workers, values, n_items, n_workers)
     if estimate_prior and np.ndim(prior) != 0:
         raise ValueError("estimate_prior needs a scalar prior")
     pri = np.broadcast_to(np.asarray(prior, dtype=np.float64), (n_i,)).copy()

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 
-from turkops.stats.dawid_skene import _codes
+from turkops.stats.dawid_skene import checked_ratings
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -55,17 +55,7 @@ def _validate(
     n_workers: int | None,
 ) -> tuple[IntArray, IntArray, FloatArray, FloatArray, int, int]:
     """Codes, 0/1 values, the clipped per-item prior and the sizes (shared with mace.py)."""
-    it = _codes("items", items)
-    wk = _codes("workers", workers)
-    v = np.asarray(values, dtype=np.float64)
-    if not it.shape == wk.shape == v.shape:
-        raise ValueError("items, workers and values must have the same length")
-    if np.any((v != 0) & (v != 1)):
-        raise ValueError("values must be 0 or 1")
-    n_i = int(it.max(initial=-1)) + 1 if n_items is None else n_items
-    n_w = int(wk.max(initial=-1)) + 1 if n_workers is None else n_workers
-    if it.size and (it.max() >= n_i or wk.max() >= n_w):
-        raise ValueError("an item or worker code is out of range")
+    it, wk, v, n_i, n_w = checked_ratings(items, workers, values, n_items, n_workers)
     pri = np.broadcast_to(np.asarray(prior, dtype=np.float64), (n_i,)).copy()
     if np.any(pri < 0) or np.any(pri > 1) or np.any(np.isnan(pri)):
         raise ValueError("prior must lie in [0, 1]")

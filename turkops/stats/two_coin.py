@@ -27,6 +27,7 @@ from turkops.stats.dawid_skene import (
     _observed_prior_fit,
     _prior_regression_step,
     _rating_matrix,
+    checked_ratings,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -161,17 +162,7 @@ def dawid_skene_two_coin(
     than tol. ecme_after: once no posterior moves by more than this, θ is fitted by ECME
     (ECME_AFTER); None keeps plain EM throughout (the same fixed point, many more iterations).
     """
-    it = _codes("items", items)
-    wk = _codes("workers", workers)
-    v = np.asarray(values, dtype=np.float64)
-    if not it.shape == wk.shape == v.shape:
-        raise ValueError("items, workers and values must have the same length")
-    if np.any((v != 0) & (v != 1)):
-        raise ValueError("values must be 0 or 1")
-    n_i = int(it.max(initial=-1)) + 1 if n_items is None else n_items
-    n_w = int(wk.max(initial=-1)) + 1 if n_workers is None else n_workers
-    if it.size and (it.max() >= n_i or wk.max() >= n_w):
-        raise ValueError("an item or worker code is out of range")
+    it, wk, v, n_i, n_w = checked_ratings(items, workers, values, n_items, n_workers)
     if strength < 0:
         raise ValueError("strength must be >= 0")
     if estimate_prior and np.ndim(prior) != 0:
