@@ -109,6 +109,8 @@ def aggregate_labels(
     totals = np.bincount(ratings.items, minlength=n).astype(np.float64)
     rated = totals > 0
     prior: FloatArray = info.model_prior if info.model_prior is not None else np.full(n, beta)
+    # Every EM model takes the same long-format ratings and prior.
+    long = (ratings.items, ratings.workers, ratings.values, prior)
     sens = spec = None
     n_iter: int | None = None
     converged: bool | None = None
@@ -126,80 +128,39 @@ def aggregate_labels(
         if aggregation == Aggregation.DS_ACT:
             assert info.activations_z is not None and info.groups is not None
             one = dawid_skene_with_activation(
-                ratings.items,
-                ratings.workers,
-                ratings.values,
-                prior,
+                *long,
                 info.activations_z,
                 info.groups,
                 n_workers=ratings.n_workers,
             )
         else:
-            one = dawid_skene_one_coin(
-                ratings.items,
-                ratings.workers,
-                ratings.values,
-                prior,
-                n_items=n,
-                n_workers=ratings.n_workers,
-            )
+            one = dawid_skene_one_coin(*long, n_items=n, n_workers=ratings.n_workers)
         lab, sens, spec = one.posterior, 1.0 - one.worker_eta, 1.0 - one.worker_eta
         n_iter, converged = one.n_iter, one.converged
     elif aggregation in (Aggregation.TWO_COIN, Aggregation.TWO_COIN_ACT):
         if aggregation == Aggregation.TWO_COIN_ACT:
             assert info.activations_z is not None and info.groups is not None
             two = two_coin_with_activation(
-                ratings.items,
-                ratings.workers,
-                ratings.values,
-                prior,
+                *long,
                 info.activations_z,
                 info.groups,
                 n_workers=ratings.n_workers,
             )
         else:
-            two = dawid_skene_two_coin(
-                ratings.items,
-                ratings.workers,
-                ratings.values,
-                prior,
-                n_items=n,
-                n_workers=ratings.n_workers,
-            )
+            two = dawid_skene_two_coin(*long, n_items=n, n_workers=ratings.n_workers)
         lab, sens, spec = two.posterior, two.sensitivity, two.specificity
         n_iter, converged = two.n_iter, two.converged
     elif aggregation == Aggregation.GLAD:
-        gl = glad(
-            ratings.items,
-            ratings.workers,
-            ratings.values,
-            prior,
-            n_items=n,
-            n_workers=ratings.n_workers,
-        )
+        gl = glad(*long, n_items=n, n_workers=ratings.n_workers)
         # A worker's rates on an item of clarity 1: σ(α_w) for both classes.
         lab, sens = gl.posterior, 1.0 / (1.0 + np.exp(-gl.ability))
         spec, n_iter, converged = sens, gl.n_iter, gl.converged
     elif aggregation == Aggregation.MACE:
-        ma = mace(
-            ratings.items,
-            ratings.workers,
-            ratings.values,
-            prior,
-            n_items=n,
-            n_workers=ratings.n_workers,
-        )
+        ma = mace(*long, n_items=n, n_workers=ratings.n_workers)
         lab, sens, spec = ma.posterior, ma.sensitivity, ma.specificity
         n_iter, converged = ma.n_iter, ma.converged
     elif aggregation == Aggregation.TWO_COIN_MIX:
-        mix = two_coin_marginal_clarity(
-            ratings.items,
-            ratings.workers,
-            ratings.values,
-            prior,
-            n_items=n,
-            n_workers=ratings.n_workers,
-        )
+        mix = two_coin_marginal_clarity(*long, n_items=n, n_workers=ratings.n_workers)
         lab, sens, spec = mix.mixed_posterior, mix.sensitivity, mix.specificity
         n_iter, converged = mix.n_iter, mix.converged
     else:  # pragma: no cover - every Aggregation is handled above
