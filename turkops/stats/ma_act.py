@@ -134,8 +134,14 @@ def _greg(s: _Study, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatAr
     grad = d_cov / sigma[:, None] - (cov * (1 - 2 * mu) / (2 * sigma**3))[:, None] * d_mu
     e = vp.copy()
     e[s.pair_u, s.inp_u] = ((post - p) ** 2 + vc)[s.pair_u, s.inp_u]
-    second = (s.a * s.a * e / (n_pop * n_pop * s.q)).sum(-1)
-    var_cov = np.maximum(second - resid_cov**2, 0.0) / n
+    # ρ̂ = cov / σ(μ̂): a residual moves both cov and μ̂, so its influence on ρ̂ is
+    # (ā - ρ̂ (1 - 2μ̂) / (2σ)) / σ, not ā / σ. Dropping the μ̂ part over-stated the variance of
+    # strong, rare concepts (3-rater coverage 0.98 instead of 0.965, docs/statistics.md 2c).
+    shift = (cov * (1 - 2 * mu) / (2 * sigma * sigma))[:, None]
+    u = s.a - shift
+    resid_u = (w * (a_s - shift) * resid).sum(-1) / n
+    second = (u * u * e / (n_pop * n_pop * s.q)).sum(-1)
+    var_cov = np.maximum(second - resid_u**2, 0.0) / n
     return cov / sigma, var_cov / (sigma * sigma), grad
 
 
