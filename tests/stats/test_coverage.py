@@ -50,10 +50,11 @@ def test_model_assisted_interval_covers_rare_concepts_where_the_bootstrap_does_n
 def test_the_default_covers_and_stays_near_bragg_model_on_the_null_and_ranking() -> None:
     # Issue 12 asks for both: intervals that cover (item 1) and a null and ranking no worse than
     # bragg-model's (item 3). The default (ma-act) meets the first; on the second it is level
-    # with 3 raters and worse with 1 (docs/statistics.md 2c: 600 pairs at N = 20,000 gave a null
-    # spread of 0.027 vs 0.000 and mis-ranking 0.053 vs 0.043). This pins what holds at a small
-    # grid (120 pairs, N = 4000) so that a regression shows: bounds sit above the figures
-    # measured here (1 rater: null 0.083, mis-ranking 0.083; 3 raters: 0.017, 0.050 = bragg).
+    # on mis-ranking with 3 raters and worse on the null, and with 1 rater worse on both
+    # (docs/statistics.md 2c, four seeds of 600 pairs at N = 20,000). This pins what holds at a
+    # small grid (120 pairs, N = 4000) so that a regression shows: bounds sit at or above the
+    # figures measured here (1 rater: null 0.050, mis-ranking 0.075; 3 raters: null 0.008,
+    # mis-ranking 0.033 against bragg-model's 0.050).
     cfg = _config(
         aggregators=tuple(dict.fromkeys((DEFAULT_AGGREGATOR, "bragg-model", "ds-act"))),
         n_pairs=120,
@@ -65,9 +66,9 @@ def test_the_default_covers_and_stays_near_bragg_model_on_the_null_and_ranking()
         default, bragg = res.row(DEFAULT_AGGREGATOR, m), res.row("bragg-model", m)
         assert default.coverage >= 0.9 and bragg.coverage < 0.5, (default, bragg)
     three, bragg3 = res.row(DEFAULT_AGGREGATOR, 3), res.row("bragg-model", 3)
-    assert three.null_spread <= 0.02 and three.misranking <= bragg3.misranking + 0.02, three
+    assert three.null_spread <= 0.02 and three.misranking <= bragg3.misranking, (three, bragg3)
     one = res.row(DEFAULT_AGGREGATOR, 1)
-    assert one.null_spread <= 0.1 and one.misranking <= 0.12, one
+    assert one.null_spread <= 0.08 and one.misranking <= 0.1, one
     # The measurement can tell: ds-act with one rater spreads unrelated explanations wider.
     assert res.row("ds-act", 1).null_spread > one.null_spread
 

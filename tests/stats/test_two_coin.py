@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from turkops.stats.dawid_skene import dawid_skene_one_coin
 from turkops.stats.synthetic import CrowdSetting, simulate_crowd, simulate_votes
 from turkops.stats.two_coin import (
+    crowd_strength,
     dawid_skene_two_coin,
     two_coin_posterior,
     two_coin_with_activation,
@@ -65,6 +66,42 @@ def test_shrinkage_pulls_a_worker_with_few_ratings_to_the_crowd() -> None:
     assert abs(shrunk.specificity[new] - shrunk.crowd_specificity) < abs(
         loose.specificity[new] - shrunk.crowd_specificity
     )
+
+
+def test_strength_by_marginal_likelihood_tells_a_uniform_crowd_from_a_varied_one() -> None:
+    rng = np.random.default_rng(11)
+    n = np.full(200, 40.0)
+    same = rng.binomial(40, 0.8, 200).astype(float)  # every worker's rate is 0.8
+    varied = rng.binomial(40, rng.beta(6, 3, 200)).astype(float)  # rates spread, mean 2/3
+    assert crowd_strength(same, n, same, n, 0.8, 0.8) == np.inf
+    s = crowd_strength(varied, n, varied, n, 2 / 3, 2 / 3)
+    assert 4 <= s <= 32  # Beta(6, 3) has s = 9
+    # Soft (fractional) counts are allowed: the counts of EM are expected counts.
+    assert crowd_strength(same * 0.5, n * 0.5, same, n, 0.8, 0.8) == np.inf
+
+
+def test_chosen_strength_keeps_one_rating_per_item_from_inventing_worker_differences() -> None:
+    # One rating per item, a rare class and a crowd whose workers all err alike: a fixed s = 4
+    # spreads the fitted sensitivities by chance; the strength chosen by marginal likelihood
+    # sees one crowd and keeps every worker at it.
+    rng = np.random.default_rng(12)
+    n_items, n_workers = 6000, 60
+    prior = np.clip(rng.beta(0.3, 6, n_items), 0.001, 0.999)
+    truth = (rng.random(n_items) < prior).astype(float)
+    workers = rng.integers(0, n_workers, n_items)
+    values = np.where(rng.random(n_items) < 0.23, 1 - truth, truth)
+    items = np.arange(n_items)
+    fixed = dawid_skene_two_coin(items, workers, values, prior, n_workers=n_workers)
+    chosen = dawid_skene_two_coin(items, workers, values, prior, strength=None)
+    assert fixed.strength == 4.0 and chosen.strength >= 256
+    assert np.std(fixed.sensitivity) > 0.04
+    assert np.std(chosen.sensitivity) < 0.01
+    assert abs(chosen.crowd_specificity - 0.77) < 0.03  # the rare class leaves sensitivity vague
+    # On a crowd whose workers do differ, it keeps them apart.
+    items, workers_v, values_v, _, crowd = _asymmetric(3000, 3, seed=13)
+    varied = dawid_skene_two_coin(items, workers_v, values_v, 0.3, strength=None)
+    assert varied.strength <= 32
+    assert np.abs(varied.sensitivity - crowd.rate_if_present).mean() < 0.06
 
 
 def test_activation_refinement_fits_per_pair_coefficients() -> None:

@@ -342,6 +342,10 @@ def fit_ma_act(
         eta_init=eta_init,
         max_iter=max_iter,
         tol=tol,
+        # How far workers differ is chosen by marginal likelihood (two_coin.crowd_strength):
+        # with a fixed s = 4 and one rating per item, chance differences between workers made
+        # unrelated explanations' slopes "significant" too often (docs/statistics.md 2c).
+        strength=None,
     )
     it = np.asarray(items, dtype=np.int64)
     l1, l0 = vote_evidence(
