@@ -13,12 +13,14 @@ from tests.conftest import write_study_files
 from tests.market_fixtures import CONCEPTS, truth_for
 from tests.services.test_collect import run_to_completion
 from turkops.cli import app
+from turkops.config import Settings
 from turkops.db.models import Sample
 from turkops.domain import Aggregation, InputError, SamplingStrategy
+from turkops.marketplace import MarketplaceConfig, start_marketplace
 from turkops.services.collect import CollectOptions, collect_study
 from turkops.services.sampling import sample_study
 from turkops.services.studies import create_study
-from turkops.wiring import Runtime
+from turkops.wiring import Runtime, open_runtime
 
 N_INPUTS = 30
 MA_ACT = CollectOptions(aggregations=(Aggregation.MA_ACT,), n_boot=50)
@@ -80,6 +82,7 @@ def test_ma_act_scores_every_pair_with_an_interval_near_the_truth(
     assert methods["A"].n_neurons == 3 and methods["A"].mean is not None
     assert result.workers and all(w.agreement is not None for w in result.workers)
     assert result.sample_labels and all(0.0 <= v <= 1.0 for v in result.sample_labels.values())
+    assert not [w for w in result.warnings if "noisy" in w]  # error-free raters
     # Alongside another aggregation: each keeps its own rows; ma-act is the default.
     both = collect_study(
         mrt,
@@ -119,6 +122,39 @@ def test_a_proposal_changed_after_sampling_keeps_the_stored_weights_and_warns(
         if a.correlation is not None and b.correlation is not None
     ]
     assert moved and any(abs(a - b) > 1e-6 for a, b in moved)
+
+
+def test_a_crowd_too_noisy_for_ma_act_intervals_is_warned_about(
+    db_url: str, tmp_path: Path
+) -> None:
+    # Workers who answer at random (sensitivity + specificity - 1 = 0), 9 per image. On a study
+    # this small the fit still finds some signal in noise (0.80 + 0.55 - 1 = 0.35), but it is
+    # below 0.4, where ma-act's intervals under-cover in simulation (docs/statistics.md 2c).
+    config = MarketplaceConfig(
+        db_path=tmp_path / "market.sqlite",
+        n_workers=12,
+        error_rate=0.5,
+        spammer_share=0.0,
+        seed=2,
+        truth=truth_for(N_INPUTS),
+    )
+    with start_marketplace(config) as market:
+        settings = Settings(  # type: ignore[call-arg]
+            database_url=db_url,
+            data_dir=tmp_path / "data",
+            endpoint="local",
+            local_url=market.url,
+            _env_file=None,
+        )
+        rt = open_runtime(settings)
+        try:
+            _strong_study(rt, tmp_path / "files", "noisy")
+            run_to_completion(rt, "noisy", raters=9)
+            result = collect_study(rt, "noisy", MA_ACT)
+        finally:
+            rt.close()
+    noisy = [w for w in result.warnings if "noisy" in w]
+    assert len(noisy) == 1 and "add raters per image" in noisy[0], result.warnings
 
 
 def test_no_concept_probabilities_is_a_clear_error(mrt: Runtime, tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ import pytest
 from turkops.stats.aggregation import model_prior
 from turkops.stats.coverage import CoverageConfig, run_coverage
 from turkops.stats.ma_act import (
+    NOISY_CROWD_YOUDEN,
+    crowd_youden,
     fit_ma_act,
     ma_act_correlations,
     mixture_quantile,
@@ -218,3 +220,12 @@ def test_the_design_variance_matches_repeated_draws_for_a_strong_rare_concept() 
     zs = np.array(z)
     assert 0.7 < zs.std() < 1.1, zs.std()
     assert 0.93 <= np.mean(np.abs(zs) < 1.96) <= 0.985
+
+
+def test_crowd_youden_weights_workers_by_their_ratings() -> None:
+    sens, spec, j = crowd_youden([0.9, 0.5], [0.9, 0.5], [30, 10])
+    assert (sens, spec) == (pytest.approx(0.8), pytest.approx(0.8))
+    assert j == pytest.approx(0.6) and j > NOISY_CROWD_YOUDEN
+    # η = 0.35 for everyone: 0.3, below the line where the intervals under-cover.
+    assert crowd_youden([0.65] * 3, [0.65] * 3, [1, 1, 1])[2] < NOISY_CROWD_YOUDEN
+    assert np.isnan(crowd_youden([0.9], [0.9], [0])[2])

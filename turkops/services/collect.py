@@ -29,7 +29,13 @@ from turkops.stats.correlation import (
     effective_sample_size,
     weighted_correlations,
 )
-from turkops.stats.ma_act import fit_ma_act, ma_act_correlations, normal_scores
+from turkops.stats.ma_act import (
+    NOISY_CROWD_YOUDEN,
+    crowd_youden,
+    fit_ma_act,
+    ma_act_correlations,
+    normal_scores,
+)
 from turkops.stats.sampling import (
     ag_is_proposal,
     importance_weights,
@@ -593,6 +599,18 @@ def _score_pairs_ma_act(
         n_workers=int(worker_names.size),
         eta_init=eta,
     )
+    sens, spec, youden = crowd_youden(
+        fit.sensitivity,
+        fit.specificity,
+        np.bincount(worker_codes.ravel(), minlength=fit.sensitivity.size),
+    )
+    if youden < NOISY_CROWD_YOUDEN:
+        warnings.append(
+            f"ma-act: the raters are noisy (fitted sensitivity {sens:.2f}, specificity "
+            f"{spec:.2f}); with a crowd this noisy ma-act's 95% intervals held the true "
+            "correlation only 85% of the time with 1 rater and 93% with 3 in simulation "
+            "(docs/statistics.md 2c): add raters per image"
+        )
     offsets = np.cumsum([0] + [r.size for r in item_rows])
     for code, p in enumerate(fitted):
         labels[p.pair_id][p.totals > 0] = fit.posterior[offsets[code] : offsets[code + 1]]
