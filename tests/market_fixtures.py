@@ -26,18 +26,21 @@ def truth_for(n_inputs: int) -> dict[tuple[str, str], bool]:
     }
 
 
+def market_config(db_path: Path, error_rate: float = 0.0, seed: int = 1) -> MarketplaceConfig:
+    """12 workers who err on error_rate of the 30 test images, no spammers."""
+    return MarketplaceConfig(
+        db_path=db_path,
+        n_workers=12,
+        error_rate=error_rate,
+        spammer_share=0.0,
+        seed=seed,
+        truth=truth_for(30),
+    )
+
+
 @pytest.fixture
 def market(tmp_path: Path) -> Iterator[RunningMarketplace]:
-    with start_marketplace(
-        MarketplaceConfig(
-            db_path=tmp_path / "market.sqlite",
-            n_workers=12,
-            error_rate=0.0,
-            spammer_share=0.0,
-            seed=1,
-            truth=truth_for(30),
-        )
-    ) as m:
+    with start_marketplace(market_config(tmp_path / "market.sqlite")) as m:
         yield m
 
 

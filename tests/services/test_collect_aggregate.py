@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.market_fixtures import truth_for
+from tests.market_fixtures import market_config
 from turkops.cli import app
 from turkops.domain import Aggregation
-from turkops.marketplace import MarketplaceConfig, start_marketplace
+from turkops.marketplace import start_marketplace
 from turkops.services.collect import CollectOptions, collect_study
 from turkops.services.launch import LaunchOptions, launch_study
 from turkops.services.poll import poll_study
@@ -26,15 +26,7 @@ from turkops.wiring import Runtime
 def test_aggregate_reproduces_collect_labels(
     mrt: Runtime, sampled: str, tmp_path: Path, aggregation: Aggregation
 ) -> None:
-    config = MarketplaceConfig(
-        db_path=tmp_path / "noisy.sqlite",
-        n_workers=12,
-        error_rate=0.25,
-        spammer_share=0.0,
-        truth=truth_for(30),
-        seed=4,
-    )
-    with start_marketplace(config) as market:
+    with start_marketplace(market_config(tmp_path / "noisy.sqlite", 0.25, seed=4)) as market:
         mrt.settings = mrt.settings.model_copy(update={"local_url": market.url})
         mrt.use_gateway(None)
         launch_study(mrt, sampled, LaunchOptions(raters=3))

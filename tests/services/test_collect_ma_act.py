@@ -10,17 +10,16 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from tests.conftest import write_study_files
-from tests.market_fixtures import CONCEPTS, truth_for
+from tests.market_fixtures import CONCEPTS, market_config, truth_for
 from tests.services.test_collect import run_to_completion
 from turkops.cli import app
-from turkops.config import Settings
 from turkops.db.models import Sample
 from turkops.domain import Aggregation, InputError, SamplingStrategy
-from turkops.marketplace import MarketplaceConfig, start_marketplace
+from turkops.marketplace import start_marketplace
 from turkops.services.collect import CollectOptions, collect_study
 from turkops.services.sampling import sample_study
 from turkops.services.studies import create_study
-from turkops.wiring import Runtime, open_runtime
+from turkops.wiring import Runtime
 
 N_INPUTS = 30
 MA_ACT = CollectOptions(aggregations=(Aggregation.MA_ACT,), n_boot=50)
@@ -125,34 +124,17 @@ def test_a_proposal_changed_after_sampling_keeps_the_stored_weights_and_warns(
 
 
 def test_a_crowd_too_noisy_for_ma_act_intervals_is_warned_about(
-    db_url: str, tmp_path: Path
+    mrt: Runtime, tmp_path: Path
 ) -> None:
     # Workers who answer at random (sensitivity + specificity - 1 = 0), 9 per image. On a study
     # this small the fit still finds some signal in noise (0.80 + 0.55 - 1 = 0.35), but it is
     # below 0.4, where ma-act's intervals under-cover in simulation (docs/statistics.md 2c).
-    config = MarketplaceConfig(
-        db_path=tmp_path / "market.sqlite",
-        n_workers=12,
-        error_rate=0.5,
-        spammer_share=0.0,
-        seed=2,
-        truth=truth_for(N_INPUTS),
-    )
-    with start_marketplace(config) as market:
-        settings = Settings(  # type: ignore[call-arg]
-            database_url=db_url,
-            data_dir=tmp_path / "data",
-            endpoint="local",
-            local_url=market.url,
-            _env_file=None,
-        )
-        rt = open_runtime(settings)
-        try:
-            _strong_study(rt, tmp_path / "files", "noisy")
-            run_to_completion(rt, "noisy", raters=9)
-            result = collect_study(rt, "noisy", MA_ACT)
-        finally:
-            rt.close()
+    with start_marketplace(market_config(tmp_path / "noisy.sqlite", 0.5, seed=2)) as market:
+        mrt.settings = mrt.settings.model_copy(update={"local_url": market.url})
+        mrt.use_gateway(None)
+        _strong_study(mrt, tmp_path / "files", "noisy")
+        run_to_completion(mrt, "noisy", raters=9)
+        result = collect_study(mrt, "noisy", MA_ACT)
     noisy = [w for w in result.warnings if "noisy" in w]
     assert len(noisy) == 1 and "add raters per image" in noisy[0], result.warnings
 
