@@ -24,7 +24,10 @@ from turkops.taskserver.runner import running_taskserver
 from turkops.wiring import Runtime, open_runtime
 
 RATERS = 3
-LEASE_SECONDS = 8  # a participant slower than this on a loaded 2-core machine got 410
+LEASE_SECONDS = 20
+"""A participant slower than the lease gets 410 (answer too late). On a loaded 2-core CI machine
+200 participants against two workers took longer than 5 s and, once, 8 s between lease and
+answer; the test is about the invariants, not the server's speed."""
 
 
 @pytest.fixture
@@ -108,7 +111,7 @@ def check_invariants(rt: Runtime, records: list[Record]) -> dict[str, int]:
     }
 
 
-def _wait_for_expiry(rt: Runtime, timeout: float = 60) -> None:
+def _wait_for_expiry(rt: Runtime, timeout: float = LEASE_SECONDS + 60) -> None:
     deadline = time.monotonic() + timeout
     while True:
         with rt.transaction() as repo:
