@@ -316,7 +316,7 @@ def dawid_skene_two_coin(
         worker_ratings=n_rated,
         crowd_sensitivity=mu1,
         crowd_specificity=mu0,
-        strength=float(s if strength is None else strength),
+        strength=float(s),
         class_prior=float(pri[0]) if estimate_prior and n_i else None,
         coefficients=theta if x is not None else None,
         item_prior=special.expit(prior_logit(theta)),
