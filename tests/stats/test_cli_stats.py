@@ -205,6 +205,8 @@ def test_plan_simulates_and_recommends_ma_act_with_its_commands(tmp_path: Path) 
     assert "turkops collect STUDY --aggregation ma-act" in res.output
     assert "turkops sample STUDY --per-pair" in res.output and "--strategy ag-is" in res.output
     assert "ma-act needs the study's concept probabilities" in res.output  # ag-is needs none
+    # Plans count only on each pair's own data, not on collect's pooling (simulation.py).
+    assert "ma-act's RCE here is each pair's own estimate" in " ".join(res.output.split())
     # A pilot holds only its draws; ma-act needs the whole probing set.
     pilot = tmp_path / "pilot.npz"
     np.savez(pilot, activations_z=np.zeros((1, 2)))

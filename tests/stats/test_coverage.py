@@ -47,17 +47,17 @@ def test_model_assisted_interval_covers_rare_concepts_where_the_bootstrap_does_n
     assert rows["exact-ma"].null_coverage >= 0.88, rows["exact-ma"]
 
 
-def test_the_default_covers_and_stays_near_bragg_model_on_the_null_and_ranking() -> None:
+def test_the_default_covers_and_ranks_at_least_as_well_as_bragg_model() -> None:
     # Issue 12 asks for both: intervals that cover (item 1) and a null and ranking no worse than
-    # bragg-model's (item 3). The default (ma-act) meets the first; on the second it is level
-    # on mis-ranking with 3 raters and worse on the null, and with 1 rater worse on both
-    # (docs/statistics.md 2c, four seeds of 600 pairs at N = 20,000). This pins what holds at a
-    # small grid (120 pairs, N = 4000) so that a regression shows: bounds sit at or above the
-    # figures measured here (1 rater: null 0.050, mis-ranking 0.075; 3 raters: null 0.008,
-    # mis-ranking 0.033 against bragg-model's 0.050).
+    # bragg-model's (item 3). ma-act's pooled point (pooling.py) ranks better than bragg-model
+    # at both rater counts; its null matches bragg-model's with 3 raters and is a little wider
+    # with 1 (docs/statistics.md 2d). At this small grid (600 pairs, N = 4000, seed 0) it
+    # measured: 1 rater null 0.005, mis-ranking 0.035 (bragg-model 0.0017, 0.047); 3 raters
+    # null 0.0033, mis-ranking 0.037 (0.0067, 0.043). The pairs' own estimates, unpooled, gave
+    # 0.043, 0.065 and 0.015, 0.050.
     cfg = _config(
-        aggregators=tuple(dict.fromkeys((DEFAULT_AGGREGATOR, "bragg-model", "ds-act"))),
-        n_pairs=120,
+        aggregators=tuple(dict.fromkeys((DEFAULT_AGGREGATOR, "bragg-model"))),
+        n_pairs=600,
         raters=(1, 3),
         refit=False,
     )
@@ -65,12 +65,19 @@ def test_the_default_covers_and_stays_near_bragg_model_on_the_null_and_ranking()
     for m in (1, 3):
         default, bragg = res.row(DEFAULT_AGGREGATOR, m), res.row("bragg-model", m)
         assert default.coverage >= 0.9 and bragg.coverage < 0.5, (default, bragg)
+        assert default.misranking <= bragg.misranking, (default, bragg)
+        assert default.rce < bragg.rce, (default, bragg)
     three, bragg3 = res.row(DEFAULT_AGGREGATOR, 3), res.row("bragg-model", 3)
-    assert three.null_spread <= 0.02 and three.misranking <= bragg3.misranking, (three, bragg3)
-    one = res.row(DEFAULT_AGGREGATOR, 1)
-    assert one.null_spread <= 0.08 and one.misranking <= 0.1, one
-    # The measurement can tell: ds-act with one rater spreads unrelated explanations wider.
-    assert res.row("ds-act", 1).null_spread > one.null_spread
+    assert three.null_spread <= bragg3.null_spread, (three, bragg3)
+    assert res.row(DEFAULT_AGGREGATOR, 1).null_spread <= 0.01, res.row(DEFAULT_AGGREGATOR, 1)
+
+
+def test_ds_act_spreads_unrelated_explanations_wider_than_the_default() -> None:
+    # The measurement can tell: ds-act with one rater puts unrelated explanations at |ρ̂| > 0.1
+    # far more often (0.20 against 0.008 at 120 pairs).
+    cfg = _config(aggregators=(DEFAULT_AGGREGATOR, "ds-act"), n_pairs=120, refit=False)
+    res = run_coverage(cfg, np.random.default_rng(0))
+    assert res.row("ds-act", 1).null_spread > res.row(DEFAULT_AGGREGATOR, 1).null_spread + 0.1
 
 
 def _cell(rng: np.random.Generator, k: int = 4, n: int = 30, m: int = 3) -> RatingCell:

@@ -157,6 +157,7 @@ def _csv(result: CollectResult) -> str:
         "ess",
         "eta",
         "note",
+        "own_correlation",
     ]
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()

@@ -714,6 +714,13 @@ def _print_plans(
         markup=False,
         soft_wrap=True,
     )
+    if MA_ACT in plans:
+        console.print(
+            "ma-act's RCE here is each pair's own estimate; collect also pools a study's "
+            "pairs towards the cheap model, which in simulation lowered RCE further "
+            "(docs/statistics.md 2d).",
+            markup=False,
+        )
     if best_agg == MA_ACT and sampler != "mg-is":
         console.print(
             "ma-act needs the study's concept probabilities: run `turkops concepts score "

@@ -36,6 +36,7 @@ from turkops.stats.ma_act import (
     ma_act_correlations,
     normal_scores,
 )
+from turkops.stats.pooling import pooled_points
 from turkops.stats.sampling import (
     ag_is_proposal,
     importance_weights,
@@ -80,6 +81,9 @@ class ExplanationScore:
     ess: float
     eta: float | None
     note: str | None
+    # ma-act: the pair's own estimate before pooling across the study (correlation is pooled,
+    # pooling.py); None for the other aggregations, whose correlation is the pair's own.
+    own_correlation: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +244,11 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
         eta = etas[aggregation]
         if aggregation == Aggregation.MA_ACT:
             # Not labels then a correlation: its own estimator (labels are its posteriors).
+            methods_of: dict[int, set[str]] = defaultdict(set)
+            for _, method, _, pair_id in explanations:
+                methods_of[pair_id].add(method)
             pair_scores, labels = _score_pairs_ma_act(
-                pairs, table, acts, scores, sampling, options, eta, result.warnings
+                pairs, table, acts, scores, sampling, options, eta, result.warnings, methods_of
             )
         else:
             labels = _labels(aggregation, pairs, table, priors, eta, options.beta, acts)
@@ -253,7 +260,7 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
                 for sid, lab in zip(p.sample_ids.tolist(), labels[p.pair_id].tolist(), strict=True):
                     posteriors_for_workers[sid] = lab
         for neuron, method, concept, pair_id in explanations:
-            rho, lo, hi, se, n_img, n_draws, n_rat, ess, note = pair_scores[pair_id]
+            rho, lo, hi, se, n_img, n_draws, n_rat, ess, note, *own = pair_scores[pair_id]
             result.pairs.append(
                 ExplanationScore(
                     aggregation=str(aggregation),
@@ -272,6 +279,7 @@ def collect_study(rt: Runtime, name: str, options: CollectOptions) -> CollectRes
                     if aggregation not in (Aggregation.MEAN, Aggregation.MAJORITY)
                     else None,
                     note=note,
+                    own_correlation=own[0] if own else None,
                 )
             )
             if rho is not None:
@@ -500,17 +508,20 @@ def _score_pairs_ma_act(
     options: CollectOptions,
     eta: float,
     warnings: list[str],
+    methods_of: dict[int, set[str]],
 ) -> tuple[dict[int, tuple], dict[int, np.ndarray]]:
     """ma-act (turkops/stats/ma_act.py): (rho, low, high, se, ...) per pair id, as _score_pairs,
-    and each sample's P(concept | votes) under the working model (NaN where unrated).
+    with the pair's own (unpooled) estimate appended where it was scored, and each sample's
+    P(concept | votes) under the working model (NaN where unrated).
 
     One fit_ma_act over the whole study (worker rates shared across pairs; items are the rated
     samples of every pair with ratings), then ma_act_correlations in chunks of MA_ACT_CHUNK
     pairs over the full-set arrays: ā z-scored over the probing set, the normal scores of the
     activation, the model prior and the proposal q recomputed from the study's sampling settings
     (the stored q where an input was drawn; a warning if the two differ). Only rated samples
-    are draws. rho is the median of the
-    model-averaged mixture and [low, high] its interval; se = (high - low) / (2 z) with z the
+    are draws. [low, high] is the model-averaged interval; rho is pooled over the study's
+    pairs once every chunk is scored (pooling.pooled_points, one line per explanation method,
+    methods_of: pair id -> its methods), inside [low, high]; se = (high - low) / (2 z) with z the
     normal quantile of the level, the mixture's spread (se_full would ignore the null model).
     """
     if scores is None:
@@ -615,6 +626,8 @@ def _score_pairs_ma_act(
     for code, p in enumerate(fitted):
         labels[p.pair_id][p.totals > 0] = fit.posterior[offsets[code] : offsets[code + 1]]
     z = float(norm.ppf(0.5 + options.level / 2))
+    # (pair id, (own ρ̂, low, high, ρ̂1, se1, ρ_model), (images, draws, ratings, ESS)) per pair
+    scored_rows: list[tuple[int, tuple[float, ...], tuple[int, int, int, float]]] = []
     for start in range(0, len(fitted), MA_ACT_CHUNK):
         chunk = fitted[start : start + MA_ACT_CHUNK]
         scored = [k for k, p in enumerate(chunk) if sd[p.neuron] > 0.0]
@@ -660,13 +673,32 @@ def _score_pairs_ma_act(
         for row, p in enumerate(sub):
             ok = p.totals > 0
             n_img, n_rat, n_draws = int(ok.sum()), int(p.totals.sum()), int(p.counts[ok].sum())
-            rho, low, high = float(est.rho[row]), float(est.low[row]), float(est.high[row])
-            if not all(math.isfinite(x) for x in (rho, low, high)):
+            per_pair = tuple(
+                float(x[row])
+                for x in (est.rho, est.low, est.high, est.rho_full, est.se_full, est.model_rho)
+            )
+            if not all(math.isfinite(x) for x in per_pair[:3]):
                 note = "ma-act estimate undefined (non-finite)"
                 out[p.pair_id] = (None, None, None, None, n_img, n_draws, n_rat, 0.0, note)
                 continue
-            se = (high - low) / (2 * z)
-            out[p.pair_id] = (rho, low, high, se, n_img, n_draws, n_rat, float(ess[row]), None)
+            scored_rows.append((p.pair_id, per_pair, (n_img, n_draws, n_rat, float(ess[row]))))
+    if scored_rows:
+        own, low, high, full, se_full, model_rho = (
+            np.array(col) for col in zip(*(r[1] for r in scored_rows), strict=True)
+        )
+        # Pooled only now: the line and τ² are the whole study's, not a chunk's.
+        rho = pooled_points(
+            own,
+            full,
+            se_full,
+            low,
+            high,
+            model_rho,
+            [sorted(methods_of.get(pid, ())) for pid, _, _ in scored_rows],
+        )
+        for i, (pid, vals, counts_ess) in enumerate(scored_rows):
+            se = (vals[2] - vals[1]) / (2 * z)
+            out[pid] = (float(rho[i]), vals[1], vals[2], se, *counts_ess, None, vals[0])
     if changed:
         warnings.append(
             f"ma-act: the proposal of {len(changed)} pair(s) differs from the one their images "

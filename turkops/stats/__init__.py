@@ -7,7 +7,8 @@ pilot (RCE by design from a pilot), synthetic / strategies / simulation (the sim
 intervals (percentile / BCa / Fisher-z from replicates), coverage (intervals for any aggregator
 with a re-fit per replicate; coverage, null and mis-ranking by simulation), model_assisted
 (a difference estimator whose variance sees undrawn inputs), ma_act / ma_act_cell (the
-model-assisted activation-aware estimator, and its bridge from a simulated cell).
+model-assisted activation-aware estimator, and its bridge from a simulated cell), pooling
+(a study's per-pair estimates shrunk towards the cheap model's line, robust Fay-Herriot).
 The API is documented in docs/statistics.md.
 """
 

@@ -26,6 +26,10 @@ that slope's uncertainty (docs/statistics.md, "Coverage"). Here, per pair k:
    holds whichever of the two models is right. For an unrelated explanation the evidence
    usually favours θ1 = 0 and the estimate stays near the cheap model's, so unrelated
    explanations spread less.
+5. The reported point pools the pairs of a study (pooling.py, `pool_ma_act`): each pair's full
+   model ρ̂1 (se1) is shrunk towards a line in the cheap model's own correlation with the
+   activation over D (`model_rho`, no sampling noise), as far as the study shows the line holds,
+   and kept inside the pair's interval. `rho_own` keeps the pair's own mixture median.
 
 Inputs are batched over K pairs: full-set arrays (K, N), draw arrays (K, n), distinct drawn
 inputs as (pair, position) codes with their vote evidence.
@@ -33,12 +37,14 @@ inputs as (pair, position) codes with their vote evidence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 from scipy import special, stats
 
+from turkops.stats.pooling import pooled_points
 from turkops.stats.two_coin import ACTIVATION_PENALTY, dawid_skene_two_coin, vote_evidence
 
 FloatArray = npt.NDArray[np.float64]
@@ -55,9 +61,11 @@ _BISECTIONS = 60
 
 @dataclass(frozen=True, slots=True, eq=False)
 class MaActEstimates:
-    """rho (median of the mixture), low, high: (K,); weight_null: posterior weight of θ1 = 0;
-    rho_full, se_full: the θ-free model's ρ̂ and its standard error; rho_null, se_null: the
-    θ1 = 0 model's; level: of the intervals."""
+    """rho: the reported point (K,), rho_own until pool_ma_act pools it; low, high: (K,) the
+    interval; rho_own: the pair's own estimate (median of the mixture); weight_null: posterior
+    weight of θ1 = 0; rho_full, se_full: the θ-free model's ρ̂ and its standard error; rho_null,
+    se_null: the θ1 = 0 model's; model_rho: the cheap model's Pearson correlation with the
+    activation over the probing set; level: of the intervals."""
 
     rho: FloatArray
     low: FloatArray
@@ -67,6 +75,8 @@ class MaActEstimates:
     se_full: FloatArray
     rho_null: FloatArray
     se_null: FloatArray
+    model_rho: FloatArray
+    rho_own: FloatArray
     level: float
 
 
@@ -284,8 +294,14 @@ def ma_act_correlations(
     z = special.ndtri(1 - tail)
     low = np.minimum(low, rho1 - z * s1)
     high = np.maximum(high, rho1 + z * s1)
+    # The cheap model's own Pearson correlation with ā over D (ā is z-scored over D): the
+    # covariate of pool_ma_act's line. A constant prior correlates with nothing: 0.
+    centred = pi - pi.mean(-1, keepdims=True)
+    scale = np.sqrt((centred * centred).mean(-1)) * a.std(-1)
+    model_rho = (a * centred).mean(-1) / np.where(scale > 0, scale, 1.0)
+    own = np.clip(mid, -1.0, 1.0)
     return MaActEstimates(
-        rho=np.clip(mid, -1.0, 1.0),
+        rho=own,
         low=np.clip(low, -1.0, 1.0),
         high=np.clip(high, -1.0, 1.0),
         weight_null=weight,
@@ -293,8 +309,21 @@ def ma_act_correlations(
         se_full=s1,
         rho_null=rho0,
         se_null=s0,
+        model_rho=model_rho,
+        rho_own=own,
         level=level,
     )
+
+
+def pool_ma_act(
+    est: MaActEstimates, groups: Sequence[Collection[str]] | None = None
+) -> MaActEstimates:
+    """est with rho pooled across its pairs (pooling.pooled_points on the full model's ρ̂1 and
+    se1, covariate model_rho, per group); low, high and rho_own unchanged."""
+    rho = pooled_points(
+        est.rho_own, est.rho_full, est.se_full, est.low, est.high, est.model_rho, groups
+    )
+    return replace(est, rho=np.clip(rho, -1.0, 1.0))
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -5,7 +5,8 @@ ma-act needs arrays over the whole probing set (ā, its normal score, the cheap 
 the proposal q the cell was drawn from). Both simulators (coverage.py: intervals; simulation.py:
 RCE by budget) hold those arrays and call this one function, so they score the same estimator.
 The arrays that do not depend on the draws are built once per study (MaActPopulation) and reused
-by every (sampler, draws, raters) cell.
+by every (sampler, draws, raters) cell. The estimates come pooled across the cell's pairs
+(ma_act.pool_ma_act), as collect pools a study's.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import numpy as np
 import numpy.typing as npt
 
 from turkops.stats.aggregation import model_prior
-from turkops.stats.ma_act import MaActEstimates, fit_ma_act, ma_act_correlations, normal_scores
+from turkops.stats.ma_act import (
+    MaActEstimates,
+    fit_ma_act,
+    ma_act_correlations,
+    normal_scores,
+    pool_ma_act,
+)
 from turkops.stats.sampling import zscore
 from turkops.stats.strategies import AggregatorOptions, RatingCell
 from turkops.stats.two_coin import ACTIVATION_PENALTY
@@ -105,5 +112,8 @@ def ma_act_cell(
         penalty=ACTIVATION_PENALTY,
         level=level,
     )
+    # The cell is one study: its pairs pool as collect's do (one group: a simulated study has
+    # one explanation method).
+    est = pool_ma_act(est)
     cell.memo[key] = est
     return est
