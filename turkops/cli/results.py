@@ -90,8 +90,9 @@ AGG_OPT = typer.Option(
     "bragg-beta, dawid-skene (per-worker error), ds-act (Dawid-Skene + model prior + "
     "activation, turkops' own), two-coin (per-worker sensitivity and specificity), "
     "two-coin-act (two-coin + model prior + activation), ma-act (not labels: a model-assisted "
-    "correlation whose interval also carries the rating noise, the fit and the undrawn inputs; "
-    "needs concept probabilities), majority, mean, or all. "
+    "correlation whose interval also carries the rating noise, the fit and the undrawn inputs, "
+    "its point pooled over the study's pairs towards the cheap model; needs concept "
+    "probabilities), majority, mean, or all. "
     f"Default: {DEFAULT_AGGREGATION} (chosen by measurement, docs/statistics.md).",
 )
 ETA_OPT = typer.Option("0.23", "--eta", help="Rater error rate, or 'auto' to estimate it by EM.")
