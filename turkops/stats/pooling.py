@@ -13,8 +13,9 @@ false "yes" votes makes an unrelated explanation look correlated (P(|ρ̂| > 0.1
    only that method's line).
 2. Robust fit and prediction (Sinha & Rao 2009): β and τ² solve Huber-weighted estimating
    equations, and the pooled value is x_kᵀβ + τ²/s_k·ψ((y_k - x_kᵀβ)/s_k), s_k² = τ² + se_k², ψ
-   Huber's with c = 1.345. One pair's wild estimate (a design variance that missed a cluster of
-   false votes) then moves neither the line nor its own pooled value without bound.
+   Huber's with c = 1.345. One pair's wild estimate (a chance cluster of false "yes" votes at
+   one end of the activation range) then moves neither the line nor its own pooled value
+   without bound.
 3. Limited translation (Efron & Morris 1972): the pooled value never leaves the pair's own
    interval, so a pair whose own data reject the line keeps an estimate its data allow, and the
    reported point always lies inside the reported (design-based, unpooled) interval.
@@ -145,7 +146,7 @@ def _solve_tau2(resid: FloatArray, v: FloatArray, c: float, kappa: float) -> flo
 def group_design(model_rho: FloatArray, groups: Sequence[Collection[str]] | None) -> FloatArray:
     """(K, 2G) columns (1, ρ_model) per group; a pair in several groups (one explanation given by
     two methods) shares its membership equally. Groups with fewer than MIN_POOL_PAIRS pairs share
-    one line, and so do all pairs when any group would be left alone that way."""
+    one line; when that line would hold fewer than MIN_POOL_PAIRS pairs, all pairs share one."""
     k = model_rho.size
     if groups is None:
         return np.stack([np.ones(k), model_rho], axis=1)
