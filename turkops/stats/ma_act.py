@@ -45,6 +45,7 @@ import numpy.typing as npt
 from scipy import special, stats
 
 from turkops.stats.pooling import pooled_points
+from turkops.stats.synthetic import pearson_rows
 from turkops.stats.two_coin import ACTIVATION_PENALTY, dawid_skene_two_coin, vote_evidence
 
 FloatArray = npt.NDArray[np.float64]
@@ -294,11 +295,6 @@ def ma_act_correlations(
     z = special.ndtri(1 - tail)
     low = np.minimum(low, rho1 - z * s1)
     high = np.maximum(high, rho1 + z * s1)
-    # The cheap model's own Pearson correlation with ā over D (ā is z-scored over D): the
-    # covariate of pool_ma_act's line. A constant prior correlates with nothing: 0.
-    centred = pi - pi.mean(-1, keepdims=True)
-    scale = np.sqrt((centred * centred).mean(-1)) * a.std(-1)
-    model_rho = (a * centred).mean(-1) / np.where(scale > 0, scale, 1.0)
     own = np.clip(mid, -1.0, 1.0)
     return MaActEstimates(
         rho=own,
@@ -309,7 +305,8 @@ def ma_act_correlations(
         se_full=s1,
         rho_null=rho0,
         se_null=s0,
-        model_rho=model_rho,
+        # The covariate of pool_ma_act's line (0 for a constant prior).
+        model_rho=pearson_rows(a, pi),
         rho_own=own,
         level=level,
     )
@@ -323,7 +320,7 @@ def pool_ma_act(
     rho = pooled_points(
         est.rho_own, est.rho_full, est.se_full, est.low, est.high, est.model_rho, groups
     )
-    return replace(est, rho=np.clip(rho, -1.0, 1.0))
+    return replace(est, rho=rho)  # inside [low, high], or rho_own: both already in [-1, 1]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
