@@ -4,6 +4,7 @@ names the CLI shows without numpy, and poll's progress lines."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,17 @@ def test_progress_lines_first_report_then_at_most_one_per_interval(
     assert err[0] == "poll: HITs reviewed: 0/1756 (0 s)"
     assert len(err) == 4  # at 0, 5, 10 and 15 s of the 19.5 s
     assert err[-1] == "poll: HITs reviewed: 30/1756 (15 s)"
+
+
+def test_output_files_are_written_whole_or_refused_in_one_line(tmp_path: Path) -> None:
+    from turkops.cli.common import write_output
+    from turkops.domain import InputError
+
+    out = tmp_path / "r.csv"
+    out.write_text("old\n")
+    write_output(out, "a,b\n1,2\n")
+    assert out.read_text() == "a,b\n1,2\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.csv"]  # no temporary file left behind
+    with pytest.raises(InputError, match=r"missing/r\.csv: cannot write \(No such file"):
+        write_output(tmp_path / "missing" / "r.csv", "x\n")
+    assert not (tmp_path / "missing").exists()

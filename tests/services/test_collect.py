@@ -123,6 +123,11 @@ def test_json_schema_via_cli(
         assert {"method", "mean", "sem", "n_neurons"} <= set(m)
     csv_res = CliRunner().invoke(app, ["collect", sampled, "--format", "csv", "--bootstrap", "20"])
     assert csv_res.exit_code == 0 and csv_res.output.startswith("aggregation,neuron,method")
+    # A folder that does not exist: one line, not a traceback.
+    args = ["collect", sampled, "--format", "csv", "--bootstrap", "20", "--out"]
+    bad = CliRunner().invoke(app, [*args, str(tmp_path / "no" / "r.csv")])
+    assert bad.exit_code == 2 and "cannot write" in bad.output, bad.output
+    assert "Traceback" not in bad.output and len(bad.output.strip().splitlines()) == 1
     table = CliRunner().invoke(app, ["collect", sampled, "--bootstrap", "20"])
     assert table.exit_code == 0 and f"methods ({DEFAULT_AGGREGATION})" in table.output
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from turkops.cli.app import app
-from turkops.cli.common import err_console
+from turkops.cli.common import err_console, write_output
 from turkops.domain import Aggregation, InputError
 
 # numpy/scipy load inside the command, so `turkops --help` stays fast (docs/benchmarks.md).
@@ -31,10 +31,7 @@ def _write(path: Path | None, header: list[str], rows: list[list[str]]) -> None:
     if path is None:
         sys.stdout.write(buf.getvalue())
         return
-    try:
-        path.write_text(buf.getvalue(), encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write ({exc.strerror})") from None
+    write_output(path, buf.getvalue())
 
 
 def _summary(result: FileAggregation) -> str:

@@ -6,9 +6,11 @@ command module imports this one, and `turkops --help` must stay fast (docs/bench
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -24,6 +26,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from turkops.domain import InputError
+
 if TYPE_CHECKING:
     from turkops.wiring import Runtime
 
@@ -35,6 +39,22 @@ if TYPE_CHECKING:
 # the terminal that runs them. Errors are one line: the CLI prints them with typer.echo.
 console = Console(markup=False, emoji=False)
 err_console = Console(stderr=True, markup=False, emoji=False)
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a command's output file whole. Why a temporary file beside it and a rename: a kill
+    in the middle leaves the old file or the new one, never half of it. A folder that does not
+    exist or cannot be written is a one-line error, not a traceback."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write ({exc.strerror})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.text import Text
 
 from turkops.cli.app import app
-from turkops.cli.common import console, err_console
+from turkops.cli.common import console, err_console, write_output
 from turkops.concepts.calibration_mode import CalibrationMode
 from turkops.domain import InputError
 
@@ -485,7 +485,8 @@ def auto_eval_cmd(
         )
     console.print(table)
     if json_out is not None:
-        json_out.write_text(
+        write_output(
+            json_out,
             json.dumps(
                 {
                     "pairs": [
@@ -503,6 +504,6 @@ def auto_eval_cmd(
                     ],
                 },
                 indent=2,
-            )
+            ),
         )
         console.print(f"wrote {json_out}")

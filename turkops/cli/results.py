@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from turkops.cli.app import app
-from turkops.cli.common import compact_table, console, runtime
+from turkops.cli.common import compact_table, console, runtime, write_output
 from turkops.domain import DEFAULT_AGGREGATION, Aggregation, InputError
 from turkops.formatting import fmt_interval, fmt_num, fmt_p
 
@@ -137,7 +137,7 @@ def collect(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        out.write_text(text)
+        write_output(out, text)
         console.print(f"wrote {out}")
 
 
@@ -272,7 +272,7 @@ def report(
     options = collect_options(aggregation, eta, beta, n_boot, seed, hash_workers)
     with runtime() as rt:
         html = build_report(rt, study, options)
-    out.write_text(html, encoding="utf-8")
+    write_output(out, html)
     console.print(f"wrote {out} ({len(html) // 1024} KiB)")
 
 

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from turkops.cli.app import app
-from turkops.cli.common import compact_table, console, err_console
+from turkops.cli.common import compact_table, console, err_console, write_output
 from turkops.domain import InputError
 from turkops.formatting import fmt_num
 from turkops.stats.names import (
@@ -466,7 +466,7 @@ def simulate(
         _print_targets(result, t)
     if json_path is not None:
         payload = result.to_dict(also_targets=extra)
-        json_path.write_text(json.dumps(payload, indent=1, default=str))
+        write_output(json_path, json.dumps(payload, indent=1, default=str))
         console.print(f"wrote {json_path}")
     if plot_path is not None:
         _plot(result, plot_path)
@@ -563,7 +563,7 @@ def _coverage(
             },
             "rows": [asdict(r) for r in result.rows],
         }
-        json_path.write_text(json.dumps(payload, indent=1, default=str))
+        write_output(json_path, json.dumps(payload, indent=1, default=str))
         console.print(f"wrote {json_path}")
 
 
