@@ -3,6 +3,9 @@ names the CLI shows without numpy, and poll's progress lines."""
 
 from __future__ import annotations
 
+import os
+import stat
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -108,3 +111,23 @@ def test_output_files_are_written_whole_or_refused_in_one_line(tmp_path: Path) -
     with pytest.raises(InputError, match=r"missing/r\.csv: cannot write \(No such file"):
         write_output(tmp_path / "missing" / "r.csv", "x\n")
     assert not (tmp_path / "missing").exists()
+    # Not a plain file: written in place, never replaced by one (a rename once turned
+    # /dev/null into a plain file when a test wrote `--out /dev/null`).
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    try:
+        write_output(fifo, "through the pipe\n")
+        assert reader.communicate(timeout=10)[0] == b"through the pipe\n"
+    finally:
+        reader.kill()
+        reader.wait()
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    target = tmp_path / "target.csv"
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    write_output(link, "new\n")
+    assert link.is_symlink() and target.read_text() == "new\n"
+    write_output(Path(os.devnull), "discarded\n")
+    assert stat.S_ISCHR(Path(os.devnull).stat().st_mode)

@@ -43,10 +43,16 @@ err_console = Console(stderr=True, markup=False, emoji=False)
 
 def write_output(path: Path, text: str) -> None:
     """Write a command's output file whole. Why a temporary file beside it and a rename: a kill
-    in the middle leaves the old file or the new one, never half of it. A folder that does not
-    exist or cannot be written is a one-line error, not a traceback."""
+    in the middle leaves the old file or the new one, never half of it. Only a plain file (or a
+    new one) is replaced that way: a device, a pipe or a symlink (`--out /dev/null`) is written
+    in place, since a rename would put a plain file where it was. A folder that does not exist
+    or cannot be written is a one-line error, not a traceback."""
+    in_place = path.is_symlink() or (path.exists() and not path.is_file())
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        if in_place:
+            path.write_text(text, encoding="utf-8")
+            return
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
