@@ -82,6 +82,7 @@ def test_ma_act_scores_every_pair_with_an_interval_near_the_truth(
     assert result.workers and all(w.agreement is not None for w in result.workers)
     assert result.sample_labels and all(0.0 <= v <= 1.0 for v in result.sample_labels.values())
     assert not [w for w in result.warnings if "noisy" in w]  # error-free raters
+    assert not [w for w in result.warnings if "one rating" in w]  # 3 per image
     # Alongside another aggregation: each keeps its own rows; ma-act is the default.
     both = collect_study(
         mrt,
@@ -212,3 +213,7 @@ def test_a_study_s_pairs_pool_per_method_inside_their_intervals(
     # Measured: mean error 0.190 pooled against 0.220 own. On 30 images the cheap model's line
     # is loose (τ² large), so pooling moves the points only part of the way.
     assert np.mean(pooled) < np.mean(own) - 0.02, (np.mean(pooled), np.mean(own))
+    # One rating per image: strong correlations come out low (docs/statistics.md 2e), and the
+    # user is told so.
+    one = [w for w in result.warnings if "one rating" in w]
+    assert len(one) == 1 and "add raters" in one[0], result.warnings

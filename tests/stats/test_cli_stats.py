@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from pathlib import Path
 from typing import get_type_hints
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from turkops.cli import app
@@ -180,15 +182,37 @@ def test_simulate_coverage_prints_every_row(tmp_path: Path) -> None:
             "20",
             "--json",
             str(out),
+            "--pairs-out",
+            str(tmp_path / "pairs.csv"),
         ],
+        env={"COLUMNS": "80"},
     )
     assert res.exit_code == 0, res.output
     assert "cover" in res.output and "|r|>.1" in res.output and "wrong>" in res.output
+    assert "Right pairs by true ρ" in res.output and "ρ<0.1" in res.output
+    assert max(len(line) for line in res.output.splitlines()) <= 80
     rows = json.loads(out.read_text())["rows"]
     assert {(r["aggregator"], r["raters"]) for r in rows} == {("exact", 1), ("bragg-model", 1)}
     assert all(0.0 <= r["coverage"] <= 1.0 for r in rows)
+    assert all(sum(b["n_pairs"] for b in r["by_rho"]) == r["n_pairs"] for r in rows)
+    # Every pair of every row, right and unrelated, with the numbers the table summarises.
+    with (tmp_path / "pairs.csv").open(newline="") as fh:
+        pairs = list(csv.DictReader(fh))
+    assert len(pairs) == 2 * 16
+    for r in rows:
+        mine = [p for p in pairs if p["aggregator"] == r["aggregator"] and p["kind"] == "right"]
+        held = [float(p["low"]) <= float(p["true_rho"]) <= float(p["high"]) for p in mine]
+        assert len(mine) == 8 and sum(held) / 8 == pytest.approx(r["coverage"])
+        # Each neuron has one right and one unrelated pair: mis-ranking compares the two.
+        both = {p["neuron"] for p in pairs if p["aggregator"] == r["aggregator"]}
+        assert len(both) == 8
     bad = runner.invoke(app, ["simulate", "--coverage", *SMALL, "--interval", "nope"])
     assert bad.exit_code == 2 and "error:" in bad.output
+    alone = runner.invoke(app, ["simulate", *SMALL, "--pairs-out", str(tmp_path / "p.csv")])
+    assert alone.exit_code == 2 and "--pairs-out needs --coverage" in alone.output
+    gone = tmp_path / "missing" / "pairs.csv"
+    bad = runner.invoke(app, ["simulate", "--coverage", *SMALL, "--pairs-out", str(gone)])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1, bad.output
 
 
 def test_plan_simulates_and_recommends_ma_act_with_its_commands(tmp_path: Path) -> None:
@@ -207,6 +231,12 @@ def test_plan_simulates_and_recommends_ma_act_with_its_commands(tmp_path: Path) 
     assert "ma-act needs the study's concept probabilities" in res.output  # ag-is needs none
     # Plans count only on each pair's own data, not on collect's pooling (simulation.py).
     assert "ma-act's RCE here is each pair's own estimate" in " ".join(res.output.split())
+    assert "come out low" not in res.output  # 3 raters recommended
+    # A 1-rater recommendation says what it costs in strong pairs (docs/statistics.md 2e).
+    one = runner.invoke(app, [*base[:-2], "--max-raters", "1", "--aggregators", "ma-act"])
+    assert one.exit_code == 0, one.output
+    assert "x 1 raters per pair with ma-act" in one.output
+    assert "strong correlations come out low" in " ".join(one.output.split())
     # A pilot holds only its draws; ma-act needs the whole probing set.
     pilot = tmp_path / "pilot.npz"
     np.savez(pilot, activations_z=np.zeros((1, 2)))

@@ -7,6 +7,7 @@ what the methods measured there, with room for the noise of 60-120 pairs.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from turkops.stats import DEFAULT_AGGREGATOR
 from turkops.stats.coverage import (
@@ -115,3 +116,24 @@ def test_resampling_every_draw_once_gives_back_the_study() -> None:
         a = AGGREGATORS[name](cell, AggregatorOptions()).values
         b = AGGREGATORS[name](same, AggregatorOptions()).values
         np.testing.assert_allclose(a, b)
+
+
+def test_coverage_by_true_rho_adds_up_and_shows_attenuation_growing_with_rho() -> None:
+    # bragg-model's labels hold a noise floor (docs/statistics.md 2b): its estimate falls short
+    # of the truth more, the stronger the pair. The bins must show that, and add up to the row.
+    cfg = _config(aggregators=("bragg-model", "exact"), n_pairs=120)
+    res = run_coverage(cfg, np.random.default_rng(2))
+    for row, pairs in zip(res.rows, res.pairs, strict=True):
+        assert (row.aggregator, row.raters) == (pairs.aggregator, pairs.raters)
+        assert sum(b.n_pairs for b in row.by_rho) == row.n_pairs == int(pairs.right.sum())
+        pooled = sum(b.coverage * b.n_pairs for b in row.by_rho) / row.n_pairs
+        assert pooled == pytest.approx(row.coverage)
+        held = (pairs.low <= pairs.truth) & (pairs.truth <= pairs.high)
+        assert held[pairs.right].mean() == pytest.approx(row.coverage)
+        wrong_first = pairs.point[~pairs.right] >= pairs.point[pairs.right]
+        assert np.array_equal(pairs.neuron[~pairs.right], pairs.neuron[pairs.right])
+        assert wrong_first.mean() == pytest.approx(row.misranking)
+    bragg = res.row("bragg-model", 1).by_rho
+    assert bragg[-1].low >= 0.4 and bragg[-1].bias < bragg[0].bias - 0.1, bragg
+    exact = res.row("exact", 1).by_rho
+    assert abs(exact[-1].bias) < abs(bragg[-1].bias) / 2, (exact, bragg)

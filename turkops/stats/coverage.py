@@ -70,6 +70,10 @@ MODEL_ASSISTED = {"bragg-model-ma": "bragg-model", "exact-ma": EXACT}
 NULL_THRESHOLD = 0.1
 HARD_RHO = 0.15
 """Right explanations with ρ below this make the hard mis-ranking cases."""
+RHO_BINS = (-1.0, 0.1, 0.2, 0.3, 0.4)
+"""Lower edges of the true-ρ bins of CoverageRow.by_rho (the last bin is open above). Why:
+coverage over the whole grid averages over-coverage of weak pairs with under-coverage of strong
+ones, and the strong ones are the explanations a paper calls right."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -220,12 +224,25 @@ class CoverageConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RhoBin:
+    """Right pairs whose true ρ lies in [low, high): how many, the share whose interval holds
+    it, and the mean signed error of the point (negative: the estimate falls short)."""
+
+    low: float
+    high: float
+    n_pairs: int
+    coverage: float
+    bias: float
+
+
+@dataclass(frozen=True, slots=True)
 class CoverageRow:
     """One aggregator at one rater count. coverage: share of right pairs whose interval holds
     the true ρ; null_coverage: the same for wrong pairs; width: mean interval width (right
     pairs); null_spread: P(|ρ̂| > 0.1) over wrong pairs; misranking: P(ρ̂_wrong >= ρ̂_right) per
     neuron; misranking_hard: the same over neurons whose right ρ < HARD_RHO (NaN if none);
-    rce: RCE over right pairs; n_pairs: right pairs (as many wrong ones)."""
+    rce: RCE over right pairs; n_pairs: right pairs (as many wrong ones); by_rho: coverage and
+    bias of right pairs by true ρ (RHO_BINS, bins without pairs left out)."""
 
     aggregator: str
     raters: int
@@ -237,12 +254,30 @@ class CoverageRow:
     misranking_hard: float
     rce: float
     n_pairs: int
+    by_rho: tuple[RhoBin, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PairEstimates:
+    """Every simulated pair of one (aggregator, raters) row, right pairs first within each
+    study: truth, point, low, high (P,), right (P,) True for a right pair, and neuron (P,) the
+    simulated neuron, shared by its right and its unrelated pair (the mis-ranking comparison)."""
+
+    aggregator: str
+    raters: int
+    truth: FloatArray
+    point: FloatArray
+    low: FloatArray
+    high: FloatArray
+    right: npt.NDArray[np.bool_]
+    neuron: IntArray
 
 
 @dataclass(frozen=True, slots=True)
 class CoverageResult:
     config: CoverageConfig
     rows: tuple[CoverageRow, ...]
+    pairs: tuple[PairEstimates, ...] = ()
 
     def row(self, aggregator: str, raters: int) -> CoverageRow:
         for r in self.rows:
@@ -346,13 +381,20 @@ def run_coverage(
                 store["high"].append(res.high)
         if progress is not None:
             progress(study + 1, n_studies)
-    rows_out = []
+    rows_out, pairs_out = [], []
+    true = np.concatenate(truths)
+    sizes = [t.size // 2 for t in truths]
+    right = np.zeros(true.size, dtype=bool)
+    right[_right_index(sizes)] = True
+    neuron = np.concatenate(
+        [np.tile(np.arange(k), 2) + sum(sizes[:i]) for i, k in enumerate(sizes)]
+    ).astype(np.int64)
     for name, m in keys:
         store = acc[(name, m)]
         point, low, high = (np.concatenate(store[f]) for f in ("point", "low", "high"))
-        true = np.concatenate(truths)
-        rows_out.append(_row(name, m, point, low, high, true, [t.size // 2 for t in truths]))
-    return CoverageResult(cfg, tuple(rows_out))
+        rows_out.append(_row(name, m, point, low, high, true, sizes))
+        pairs_out.append(PairEstimates(name, m, true, point, low, high, right, neuron))
+    return CoverageResult(cfg, tuple(rows_out), tuple(pairs_out))
 
 
 def _model_assisted(
@@ -406,7 +448,7 @@ def _row(
     truth: FloatArray,
     sizes: list[int],
 ) -> CoverageRow:
-    right = np.concatenate([np.arange(k) + 2 * sum(sizes[:i]) for i, k in enumerate(sizes)])
+    right = _right_index(sizes)
     wrong = right + np.repeat(sizes, sizes)
     covered = (low <= truth) & (truth <= high)
     flipped = point[wrong] >= point[right]
@@ -422,4 +464,33 @@ def _row(
         misranking_hard=float(flipped[hard].mean()) if hard.any() else float("nan"),
         rce=float(np.abs(point[right] - truth[right]).sum() / np.abs(truth[right]).sum()),
         n_pairs=int(right.size),
+        by_rho=_by_rho(covered[right], point[right] - truth[right], truth[right]),
     )
+
+
+def _right_index(sizes: list[int]) -> IntArray:
+    """Positions of the right pairs: each study holds its k right pairs, then k wrong ones."""
+    out: IntArray = np.concatenate(
+        [np.arange(k) + 2 * sum(sizes[:i]) for i, k in enumerate(sizes)]
+    ).astype(np.int64)
+    return out
+
+
+def _by_rho(
+    covered: npt.NDArray[np.bool_], error: FloatArray, truth: FloatArray
+) -> tuple[RhoBin, ...]:
+    edges = [*RHO_BINS, math.inf]
+    bins = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        inside = (truth >= lo) & (truth < hi)
+        if inside.any():
+            bins.append(
+                RhoBin(
+                    lo,
+                    hi,
+                    int(inside.sum()),
+                    float(covered[inside].mean()),
+                    float(error[inside].mean()),
+                )
+            )
+    return tuple(bins)
