@@ -210,6 +210,8 @@ def test_simulate_coverage_prints_every_row(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "error:" in bad.output
     alone = runner.invoke(app, ["simulate", *SMALL, "--pairs-out", str(tmp_path / "p.csv")])
     assert alone.exit_code == 2 and "--pairs-out needs --coverage" in alone.output
+    folder = runner.invoke(app, ["simulate", "--coverage", *SMALL, "--pairs-out", str(tmp_path)])
+    assert folder.exit_code == 2 and "is a folder" in folder.output  # before the simulation
     gone = tmp_path / "missing" / "pairs.csv"
     bad = runner.invoke(app, ["simulate", "--coverage", *SMALL, "--pairs-out", str(gone)])
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1, bad.output

@@ -469,9 +469,7 @@ def simulate(
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    for path in (json_path, plot_path):
-        if path is not None and not path.parent.exists():
-            raise InputError(f"folder {path.parent} does not exist")
+    _check_outputs(json_path, plot_path)
     result = _run(config, seed, "simulating")
     console.print(
         f"{pairs} pairs, N = {inputs}, base rate {base_rate}, correlation {correlation}, "
@@ -527,9 +525,7 @@ def _coverage(
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    for path in (json_path, pairs_out):
-        if path is not None and not path.parent.exists():
-            raise InputError(f"folder {path.parent} does not exist")
+    _check_outputs(json_path, pairs_out)
     with Progress(
         TextColumn("coverage"),
         BarColumn(),
@@ -592,6 +588,15 @@ def _coverage(
         }
         write_output(json_path, json.dumps(payload, indent=1, default=str))
         console.print(f"wrote {json_path}")
+
+
+def _check_outputs(*paths: Path | None) -> None:
+    """Refuse an output path before a long simulation, not after it."""
+    for path in paths:
+        if path is not None and not path.parent.exists():
+            raise InputError(f"folder {path.parent} does not exist")
+        if path is not None and path.is_dir():
+            raise InputError(f"{path} is a folder: give a file name")
 
 
 def _by_rho_table(rows: Sequence[CoverageRow]) -> Table:
